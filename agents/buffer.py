@@ -1,0 +1,118 @@
+"""A preallocated replay buffer that stores the skill next to each transition.
+
+Storage is numpy (a single-row write costs ~1 us, a torch index-put ~5 us) with torch views
+that share the memory, so sampling a batch is one `index_select` per field and no copy from
+numpy to torch. The skill is stored with every transition, as URLB stores its "meta".
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+
+class Batch(NamedTuple):
+    obs: torch.Tensor
+    action: torch.Tensor
+    reward: torch.Tensor
+    next_obs: torch.Tensor
+    terminated: torch.Tensor
+    skill: torch.Tensor
+    next_feature: torch.Tensor
+    """what a skill discriminator sees of s' (the same tensor as next_obs unless the env
+    exposes a separate feature, such as the x-y of a robot's torso)"""
+
+
+class ReplayBuffer:
+    """Ring buffer of (obs, action, reward, next_obs, terminated, skill[, next_feature]).
+
+    `next_obs` is the true next observation, also at a time-limit truncation, where the env has
+    already been reset: the caller stores the final observation, not the reset one.
+    """
+
+    def __init__(self, capacity: int, obs_dim: int, action_dim: int, feature_dim: int = 0,
+                 device: str = "cpu"):
+        if capacity < 1:
+            raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.device = torch.device(device)
+        self._np = {
+            "obs": np.zeros((capacity, obs_dim), np.float32),
+            "action": np.zeros((capacity, action_dim), np.float32),
+            "reward": np.zeros(capacity, np.float32),
+            "next_obs": np.zeros((capacity, obs_dim), np.float32),
+            "terminated": np.zeros(capacity, np.float32),
+            "skill": np.zeros(capacity, np.int64),
+        }
+        if feature_dim:
+            self._np["next_feature"] = np.zeros((capacity, feature_dim), np.float32)
+        self._torch = {k: torch.from_numpy(v) for k, v in self._np.items()}
+        self.pos = 0
+        self.size = 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def add(
+        self,
+        obs: np.ndarray,
+        action: np.ndarray,
+        reward: float,
+        next_obs: np.ndarray,
+        terminated: bool,
+        skill: int = 0,
+        next_feature: np.ndarray | None = None,
+    ) -> None:
+        i = self.pos
+        d = self._np
+        d["obs"][i] = obs
+        d["action"][i] = action
+        d["reward"][i] = reward
+        d["next_obs"][i] = next_obs
+        d["terminated"][i] = terminated
+        d["skill"][i] = skill
+        if next_feature is not None:
+            d["next_feature"][i] = next_feature
+        self.pos = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        if self.size == 0:
+            raise RuntimeError("cannot sample from an empty replay buffer")
+        idx = torch.randint(self.size, (batch_size,), generator=generator)
+        return self.gather(idx)
+
+    def gather(self, idx: torch.Tensor) -> Batch:
+        t = self._torch
+        fields = {k: v.index_select(0, idx) for k, v in t.items()}
+        fields.setdefault("next_feature", fields["next_obs"])
+        if self.device.type != "cpu":
+            fields = {k: v.to(self.device, non_blocking=True) for k, v in fields.items()}
+        return Batch(**fields)
+
+    def state_dict(self) -> dict:
+        n = self.size
+        state = {k: torch.from_numpy(v[:n].copy()) for k, v in self._np.items()}
+        state["pos"] = torch.tensor(self.pos)
+        state["size"] = torch.tensor(self.size)
+        state["capacity"] = torch.tensor(self.capacity)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        if int(state["capacity"]) != self.capacity:
+            raise ValueError(
+                f"checkpoint buffer capacity {int(state['capacity'])} != configured {self.capacity}"
+            )
+        n = int(state["size"])
+        if set(state) - {"pos", "size", "capacity"} != set(self._np):
+            raise ValueError("checkpoint buffer fields do not match this run's buffer")
+        for k, v in self._np.items():
+            saved = state[k].numpy()
+            if saved.shape[1:] != v.shape[1:]:
+                raise ValueError(f"checkpoint buffer field {k} has shape {saved.shape[1:]}, "
+                                 f"expected {v.shape[1:]}")
+            v[:n] = saved
+        self.size = n
+        self.pos = int(state["pos"])

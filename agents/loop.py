@@ -1,0 +1,298 @@
+"""The one off-policy loop: act -> step -> store -> relabel -> update -> evaluate -> log -> checkpoint.
+
+Training from scratch, skill pretraining, fine-tuning and the hierarchy are all this loop with
+different pieces plugged in: an `Agent` (SAC, the discrete agent), a `SkillPlugin` (none, or
+DIAYN's relabeller and discriminator) and an evaluation function. Nothing here knows which.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from agents.buffer import Batch, ReplayBuffer
+from agents.checkpoint import load_checkpoint, save_checkpoint
+from agents.logger import MetricsLogger
+
+PolicyFn = Callable[[np.ndarray, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    total_steps: int = 100_000
+    """environment steps to train for (the run's final step count, also across resumes)"""
+    eval_every: int = 5_000
+    """environment steps between evaluations of the deterministic policy"""
+    eval_episodes: int = 5
+    """episodes per evaluation"""
+    log_every: int = 1_000
+    """environment steps between rows of metrics.csv"""
+    checkpoint_every: int = 10_000
+    """environment steps between checkpoints (one is also written at the end and on Ctrl-C)"""
+    seed: int = 0
+    """seeds torch, numpy, the env and its action space"""
+    progress: bool = True
+    """show a progress bar"""
+
+
+class Agent(Protocol):
+    cfg: Any  # has batch_size, gradient_steps, learning_starts, buffer_size
+
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray: ...
+    def update(self, batch: Batch) -> dict[str, float]: ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class SkillPlugin(Protocol):
+    """What a skill method plugs into the loop; `NoSkills` is the plain-RL case."""
+
+    n_skills: int
+
+    def sample_skill(self, rng: np.random.Generator) -> int: ...
+    def condition(self, obs: np.ndarray, skill: int) -> np.ndarray: ...
+    def relabel(self, batch: Batch) -> Batch: ...
+    def update(self, batch: Batch) -> dict[str, float]: ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class NoSkills:
+    """Plain RL: no skill, the observation as it is, the env's reward."""
+
+    n_skills = 0
+
+    def sample_skill(self, rng: np.random.Generator) -> int:
+        return 0
+
+    def condition(self, obs: np.ndarray, skill: int) -> np.ndarray:
+        return obs
+
+    def relabel(self, batch: Batch) -> Batch:
+        return batch
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def _rng_state(rng: np.random.Generator) -> str:
+    return json.dumps(rng.bit_generator.state)
+
+
+def _set_rng_state(rng: np.random.Generator, state: str) -> None:
+    rng.bit_generator.state = json.loads(state)
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into a flag checked between steps, so that the loop stops at a
+    consistent point and writes a checkpoint instead of dying mid-update."""
+
+    def __init__(self):
+        self.stop = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not in the main thread: no handler, nothing to restore
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.stop:  # a second Ctrl-C means now
+            raise KeyboardInterrupt
+        self.stop = True
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+class OffPolicyLoop:
+    def __init__(
+        self,
+        cfg: LoopConfig,
+        env: gym.Env,
+        agent: Agent,
+        evaluate: Callable[[PolicyFn], dict[str, float]],
+        run_dir: str | Path,
+        plugin: SkillPlugin | None = None,
+        feature_fn: Callable[[], np.ndarray] | None = None,
+    ):
+        self.cfg, self.env, self.agent, self.evaluate = cfg, env, agent, evaluate
+        self.plugin = plugin if plugin is not None else NoSkills()
+        self.run_dir = Path(run_dir)
+        self.feature_fn = feature_fn
+        obs_dim = int(np.prod(env.observation_space.shape))
+        action_dim = int(np.prod(env.action_space.shape)) or 1
+        feature_dim = 0 if feature_fn is None else int(np.size(feature_fn()))
+        self.buffer = ReplayBuffer(min(agent.cfg.buffer_size, cfg.total_steps), obs_dim, action_dim,
+                                   feature_dim=feature_dim)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.torch_gen = torch.Generator().manual_seed(cfg.seed)
+        self.step = 0
+        self.wall_time = 0.0
+        self.episodes = 0
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "wall_time": self.wall_time,
+            "episodes": self.episodes,
+            "agent": self.agent.state_dict(),
+            "plugin": self.plugin.state_dict(),
+            "buffer": self.buffer.state_dict(),
+            "rng": _rng_state(self.rng),
+            "env_rng": _rng_state(self.env.unwrapped.np_random),
+            "action_space_rng": _rng_state(self.env.action_space.np_random),
+            "torch_rng": torch.get_rng_state(),
+            "torch_gen": self.torch_gen.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.wall_time = float(state["wall_time"])
+        self.episodes = int(state["episodes"])
+        self.agent.load_state_dict(state["agent"])
+        self.plugin.load_state_dict(state["plugin"])
+        self.buffer.load_state_dict(state["buffer"])
+        _set_rng_state(self.rng, state["rng"])
+        _set_rng_state(self.env.unwrapped.np_random, state["env_rng"])
+        _set_rng_state(self.env.action_space.np_random, state["action_space_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.torch_gen.set_state(state["torch_gen"])
+
+    def checkpoint(self) -> None:
+        save_checkpoint(self.run_dir / "checkpoints", self.state_dict())
+
+    # ------------------------------------------------------------------ acting
+    def policy(self, obs: np.ndarray, skill: int) -> np.ndarray:
+        """The deterministic policy, for evaluation."""
+        return self.agent.act(self.plugin.condition(obs, skill), deterministic=True)
+
+    def _eval(self) -> dict[str, float]:
+        return self.evaluate(self.policy)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, resume: bool = False) -> dict[str, float]:
+        """Train to `cfg.total_steps`; returns the last evaluation's metrics."""
+        cfg, env, agent, plugin, buf = self.cfg, self.env, self.agent, self.plugin, self.buffer
+        acfg = agent.cfg
+        if resume:
+            self.load_state_dict(load_checkpoint(self.run_dir / "checkpoints"))
+        else:
+            torch.manual_seed(cfg.seed)
+        logger = MetricsLogger(self.run_dir, resume_step=self.step if resume else None)
+        last_eval: dict[str, float] = {}
+        if self.step == 0:
+            last_eval = self._eval()
+            logger.log(0, 0.0, last_eval)
+
+        # A resumed run starts a fresh episode: the transitions before the checkpoint are in the
+        # buffer, and a MuJoCo state cannot be restored into Gymnasium's wrappers exactly.
+        seed = None if resume or self.step > 0 else cfg.seed
+        obs, _ = env.reset(seed=seed)
+        obs = obs.astype(np.float32)
+        skill = plugin.sample_skill(self.rng)
+        ep_return, ep_len = 0.0, 0
+        window: dict[str, float] = {}
+        n_updates = 0
+        ep_returns: list[float] = []
+        ep_lens: list[int] = []
+        bar = tqdm(total=cfg.total_steps, initial=self.step, disable=not cfg.progress,
+                   unit="step", dynamic_ncols=True, mininterval=0.5)
+        t0 = time.perf_counter() - self.wall_time
+        with _StopFlag() as stop:
+            while self.step < cfg.total_steps and not stop.stop:
+                if self.step < acfg.learning_starts:
+                    action = env.action_space.sample()
+                else:
+                    action = agent.act(plugin.condition(obs, skill))
+                next_obs, reward, terminated, truncated, _ = env.step(action)
+                next_obs = next_obs.astype(np.float32)
+                feature = self.feature_fn() if self.feature_fn is not None else None
+                buf.add(obs, action, reward, next_obs, terminated, skill, feature)
+                ep_return += float(reward)
+                ep_len += 1
+                obs = next_obs
+                if terminated or truncated:
+                    ep_returns.append(ep_return)
+                    ep_lens.append(ep_len)
+                    self.episodes += 1
+                    obs, _ = env.reset()
+                    obs = obs.astype(np.float32)
+                    skill = plugin.sample_skill(self.rng)
+                    ep_return, ep_len = 0.0, 0
+                self.step += 1
+
+                if self.step > acfg.learning_starts:
+                    for _ in range(acfg.gradient_steps):
+                        batch = buf.sample(acfg.batch_size, self.torch_gen)
+                        metrics = plugin.update(batch)
+                        metrics.update(agent.update(plugin.relabel(batch)))
+                        for k, v in metrics.items():
+                            window[k] = window.get(k, 0.0) + v
+                        n_updates += 1
+
+                step = self.step
+                is_eval = step % cfg.eval_every == 0 or step == cfg.total_steps
+                if step % cfg.log_every == 0 or is_eval:
+                    self.wall_time = time.perf_counter() - t0
+                    row = {k: v / n_updates for k, v in window.items()}
+                    if ep_returns:
+                        row["train/episode_return"] = float(np.mean(ep_returns))
+                        row["train/episode_length"] = float(np.mean(ep_lens))
+                    if is_eval:
+                        last_eval = self._eval()
+                        row.update(last_eval)
+                    logger.log(step, self.wall_time, row)
+                    window, n_updates, ep_returns, ep_lens = {}, 0, [], []
+                    shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in last_eval.items()
+                             if k in ("eval/return", "eval/disc_accuracy")}
+                    bar.set_postfix(shown, refresh=False)
+                if step % cfg.checkpoint_every == 0 and step < cfg.total_steps:
+                    self.checkpoint()
+                bar.update(1)
+        self.wall_time = time.perf_counter() - t0
+        bar.close()
+        self.checkpoint()
+        logger.close()
+        if stop.stop:
+            raise KeyboardInterrupt(f"stopped at step {self.step}; resume with --resume")
+        return last_eval
+
+
+def evaluate_returns(env: gym.Env, policy: PolicyFn, episodes: int, skill: int = 0,
+                     seed: int | None = None) -> dict[str, float]:
+    """Mean and spread of the undiscounted return of `policy` over `episodes` episodes."""
+    returns, lengths = [], []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=None if seed is None else seed + i)
+        done, ret, n = False, 0.0, 0
+        while not done:
+            obs, r, terminated, truncated, _ = env.step(policy(obs.astype(np.float32), skill))
+            ret += float(r)
+            n += 1
+            done = terminated or truncated
+        returns.append(ret)
+        lengths.append(n)
+    return {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns)),
+            "eval/episode_length": float(np.mean(lengths))}

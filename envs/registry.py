@@ -1,0 +1,91 @@
+"""make_env(name, seed): the Gymnasium MuJoCo robots and the project's own envs, by name.
+
+Every continuous env comes out with actions in [-1, 1] (RescaleAction where the robot's bounds
+differ), so agents never see the robot's own scale. `env_features(env)` names the positions an
+env exposes for a skill discriminator even where the policy's observation leaves them out
+(Gymnasium's v5 robots drop the x-y of the torso from the observation by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+
+# Robots whose root has a free joint or x and y slides: qpos[0:2] is the x-y of the torso.
+_XY_ROBOTS = ("Ant-v5", "Humanoid-v5", "Swimmer-v5")
+# Planar robots: qpos[0] is the x of the torso.
+_X_ROBOTS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
+MUJOCO_ROBOTS = _XY_ROBOTS + _X_ROBOTS
+
+# Which position features each env exposes: "xy" (x-y of the torso) or "x" (planar robots).
+_POSITION: dict[str, str] = {**{r: "xy" for r in _XY_ROBOTS}, **{r: "x" for r in _X_ROBOTS}}
+# Robot each env is built on, so skills are only reused on the robot that learned them.
+_ROBOT: dict[str, str] = {r: r for r in MUJOCO_ROBOTS}
+_PROJECT_ENVS: set[str] = set()
+
+
+def register_project_env(
+    env_id: str, entry_point: str, max_episode_steps: int, position: str, robot: str, **kwargs
+) -> None:
+    """Add an env of the project's own to Gymnasium's registry and to ours."""
+    _PROJECT_ENVS.add(env_id)
+    _POSITION[env_id] = position
+    _ROBOT[env_id] = robot
+    if env_id not in gym.registry:
+        gym.register(env_id, entry_point=entry_point, max_episode_steps=max_episode_steps,
+                     kwargs=kwargs)
+
+
+register_project_env("PointMass-v0", "envs.point_mass:PointMassEnv", 100, "xy", "PointMass")
+register_project_env("PointMassGoal-v0", "envs.point_mass:PointMassEnv", 100, "xy", "PointMass",
+                     goal=(2.5, 2.5))
+register_project_env("PointMassGoalSparse-v0", "envs.point_mass:PointMassEnv", 100, "xy",
+                     "PointMass", goal=(2.5, 2.5), sparse=True)
+
+
+def robot_of(name: str) -> str:
+    """The robot env `name` is built on ("PointMass", "Ant-v5", ...); itself if unknown."""
+    return _ROBOT.get(name, name)
+
+
+def env_names() -> list[str]:
+    return sorted((*MUJOCO_ROBOTS, "Pendulum-v1", "CartPole-v1", *_PROJECT_ENVS))
+
+
+class UnknownEnvError(ValueError):
+    pass
+
+
+def make_env(name: str, seed: int | None = None, render_mode: str | None = None, **kwargs) -> gym.Env:
+    """Build env `name`, seeded (reset seed and action-space seed), actions scaled to [-1, 1].
+
+    Extra keyword arguments go to the env's constructor (e.g. `width`, `height` for rendering).
+    """
+    if name not in env_names():
+        raise UnknownEnvError(f"unknown env {name!r}; valid names: {', '.join(env_names())}")
+    # Project envs import their module lazily through the entry point.
+    env = gym.make(name, render_mode=render_mode, **kwargs)
+    if isinstance(env.action_space, gym.spaces.Box):
+        low, high = env.action_space.low, env.action_space.high
+        if not (np.all(low == -1.0) and np.all(high == 1.0)):
+            env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
+    if seed is not None:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+    return env
+
+
+def env_features(env: gym.Env) -> dict[str, Callable[[], np.ndarray]]:
+    """Named state features of `env`'s current state, for a discriminator: 'xy' and/or 'x',
+    read from the simulator, so they exist whatever the observation holds."""
+    position = _POSITION.get(env.spec.id if env.spec is not None else "")
+    feats: dict[str, Callable[[], np.ndarray]] = {}
+    if position is None:
+        return feats
+    data = env.unwrapped.data
+    feats["x"] = lambda: data.qpos[:1].astype(np.float32)
+    if position == "xy":
+        feats["xy"] = lambda: data.qpos[:2].astype(np.float32)
+    return feats
