@@ -101,18 +101,20 @@ class ReplayBuffer:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        if int(state["capacity"]) != self.capacity:
-            raise ValueError(
-                f"checkpoint buffer capacity {int(state['capacity'])} != configured {self.capacity}"
-            )
-        n = int(state["size"])
+        """Restore a saved buffer, also into a different capacity (a resumed run may be given
+        more steps): the transitions are laid out oldest first and the newest ones kept."""
         if set(state) - {"pos", "size", "capacity"} != set(self._np):
             raise ValueError("checkpoint buffer fields do not match this run's buffer")
+        n, pos = int(state["size"]), int(state["pos"])
+        wrapped = n == int(state["capacity"]) and pos != 0
+        keep = min(n, self.capacity)
         for k, v in self._np.items():
             saved = state[k].numpy()
             if saved.shape[1:] != v.shape[1:]:
                 raise ValueError(f"checkpoint buffer field {k} has shape {saved.shape[1:]}, "
                                  f"expected {v.shape[1:]}")
-            v[:n] = saved
-        self.size = n
-        self.pos = int(state["pos"])
+            if wrapped:
+                saved = np.roll(saved, -pos, axis=0)
+            v[:keep] = saved[n - keep:]
+        self.size = keep
+        self.pos = keep % self.capacity

@@ -70,7 +70,9 @@ def make_env(name: str, seed: int | None = None, render_mode: str | None = None,
     if isinstance(env.action_space, gym.spaces.Box):
         low, high = env.action_space.low, env.action_space.high
         if not (np.all(low == -1.0) and np.all(high == 1.0)):
-            env = gym.wrappers.RescaleAction(env, -1.0, 1.0)
+            # float32 bounds: float64 ones make Gymnasium warn about lost precision.
+            unit = np.ones(low.shape, dtype=np.float32)
+            env = gym.wrappers.RescaleAction(env, -unit, unit)
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)

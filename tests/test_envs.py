@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from envs.registry import UnknownEnvError, env_features, env_names, make_env
+
+
+@pytest.mark.parametrize("name", ["PointMass-v0", "PointMassGoal-v0", "PointMassGoalSparse-v0"])
+def test_project_envs_pass_check_env(name):
+    check_env(make_env(name).unwrapped, skip_render_check=True)
+
+
+def test_unknown_env_lists_valid_names():
+    with pytest.raises(UnknownEnvError, match="HalfCheetah-v5.*PointMass-v0"):
+        make_env("NoSuchEnv-v0")
+
+
+def test_point_mass_moves_with_force_and_exposes_xy():
+    env = make_env("PointMass-v0", seed=0)
+    obs, _ = env.reset(seed=0)
+    for _ in range(20):
+        obs, r, term, trunc, _ = env.step(np.array([1.0, -1.0]))
+    assert obs[0] > 1.0 and obs[1] < -1.0 and r == 0.0
+    np.testing.assert_allclose(env_features(env)["xy"](), obs[:2], rtol=1e-6)
+
+
+def test_point_mass_episode_is_truncated_at_100_steps():
+    env = make_env("PointMass-v0", seed=0)
+    env.reset(seed=0)
+    for t in range(100):
+        _, _, term, trunc, _ = env.step(env.action_space.sample())
+        assert not term
+    assert trunc
+
+
+def test_sparse_goal_terminates_with_reward():
+    env = make_env("PointMassGoalSparse-v0", seed=0)
+    env.reset(seed=0)
+    done, total = False, 0.0
+    for _ in range(100):
+        _, r, term, trunc, info = env.step(np.array([1.0, 1.0]))  # straight at (2.5, 2.5)
+        total += r
+        if term or trunc:
+            done = term
+            break
+    assert done and total == 1.0 and info["success"]
+
+
+def test_robot_features_follow_the_simulator():
+    env = make_env("HalfCheetah-v5", seed=0)
+    assert set(env_features(env)) == {"x"}
+    assert "xy" in env_features(make_env("Ant-v5", seed=0))
+
+
+def test_actions_rescaled_to_unit_box():
+    env = make_env("Pendulum-v1", seed=0)
+    assert np.all(env.action_space.low == -1) and np.all(env.action_space.high == 1)
+    assert "Pendulum-v1" in env_names()
