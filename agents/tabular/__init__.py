@@ -1,0 +1,101 @@
+"""Exact maximum-entropy RL on small finite MDPs: solvers, learners and maxent IRL.
+
+Layout: ``mdp`` (FiniteMDP, validation), ``grids`` (gridworld builders, features),
+``solvers`` (hard/soft VI, soft PI, evaluation, visitation), ``sampling`` (rollouts),
+``learning`` (soft Q-learning, maxent policy gradient), ``irl`` (Ziebart et al. 2008).
+"""
+
+from agents.tabular.grids import (
+    ACTION_NAMES,
+    MOVES,
+    GridWorld,
+    coordinate_features,
+    gridworld,
+    onehot_features,
+    two_routes_world,
+)
+from agents.tabular.irl import (
+    IRLResult,
+    MaxEntIRLConfig,
+    empirical_feature_expectations,
+    feature_expectations,
+    linear_reward,
+    maxent_irl,
+)
+from agents.tabular.learning import (
+    Exploration,
+    SoftQLearningConfig,
+    maxent_objective,
+    maxent_policy_gradient,
+    maxent_policy_gradient_ascent,
+    reinforce_gradient,
+    soft_q_learning,
+    soft_q_target,
+    softmax_policy,
+)
+from agents.tabular.mdp import FiniteMDP, check_alpha, check_policy, random_mdp
+from agents.tabular.sampling import (
+    Trajectories,
+    discounted_feature_sums,
+    rewards_to_go,
+    sample_trajectories,
+    soft_rewards,
+)
+from agents.tabular.solvers import (
+    Solution,
+    absorption_probabilities,
+    boltzmann_policy,
+    entropy,
+    greedy_policy,
+    soft_policy_evaluation,
+    soft_policy_iteration,
+    soft_value,
+    soft_value_iteration,
+    state_visitation,
+    value_iteration,
+)
+
+__all__ = [
+    "ACTION_NAMES",
+    "MOVES",
+    "Exploration",
+    "FiniteMDP",
+    "GridWorld",
+    "IRLResult",
+    "MaxEntIRLConfig",
+    "Solution",
+    "SoftQLearningConfig",
+    "Trajectories",
+    "absorption_probabilities",
+    "boltzmann_policy",
+    "check_alpha",
+    "check_policy",
+    "coordinate_features",
+    "discounted_feature_sums",
+    "empirical_feature_expectations",
+    "entropy",
+    "feature_expectations",
+    "greedy_policy",
+    "gridworld",
+    "linear_reward",
+    "maxent_irl",
+    "maxent_objective",
+    "maxent_policy_gradient",
+    "maxent_policy_gradient_ascent",
+    "onehot_features",
+    "random_mdp",
+    "reinforce_gradient",
+    "rewards_to_go",
+    "sample_trajectories",
+    "soft_policy_evaluation",
+    "soft_policy_iteration",
+    "soft_q_learning",
+    "soft_q_target",
+    "soft_rewards",
+    "soft_value",
+    "soft_value_iteration",
+    "softmax_policy",
+    "state_visitation",
+    "two_routes_world",
+    "value_iteration",
+]
