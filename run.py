@@ -73,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="SAC from scratch on an env's reward")
     p.add_argument("--env", default="HalfCheetah-v5")
     _common(p, total_steps=100_000, learning_starts=5_000)
+
+    p = sub.add_parser("pretrain", help="DIAYN skill discovery without reward")
+    p.add_argument("--env", default="PointMass-v0")
+    p.add_argument("--skills", type=int, default=None, help="number of skills K (default 8)")
+    p.add_argument("--feature", default=None,
+                   help="what the discriminator sees: the full observation (default) or a position "
+                        "the env exposes: xy (DIAYN+prior), x")
+    p.add_argument("--disc-hidden", type=int, nargs="+", default=[256, 256],
+                   help="discriminator hidden sizes")
+    p.add_argument("--reward-scale", type=float, default=1.0, help="scale of the DIAYN reward")
+    _common(p, total_steps=20_000, learning_starts=2_000)
+    p.set_defaults(eval_episodes=1)
     return parser
 
 
@@ -122,29 +134,71 @@ def resolve_config(args: argparse.Namespace, extra: dict | None = None) -> RunCo
                      threads=args.threads, loop=asdict(loop), sac=asdict(sac), extra=extra or {})
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def build_and_run(args: argparse.Namespace, cfg: RunConfig, make_plugin=None) -> None:
+    """Build env, agent and (optionally) a skill plug-in from `cfg`, and run the one loop.
+
+    `make_plugin(env, eval_env)` returns (plugin, feature_fn, evaluate) for skill methods."""
     from agents.loop import LoopConfig, OffPolicyLoop, evaluate_returns
     from agents.rundir import config_from_dict, write_config
     from agents.sac import SAC, SACConfig
     from envs.registry import make_env
 
-    cfg = resolve_config(args)
     loop_cfg = config_from_dict(LoopConfig, cfg.loop)
     sac_cfg = config_from_dict(SACConfig, cfg.sac)
     setup_torch(cfg)
     env = make_env(cfg.env, seed=cfg.seed)
     eval_env = make_env(cfg.env, seed=cfg.seed + 10_000)
-    obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    agent = SAC(obs_dim, action_dim, sac_cfg, device=cfg.device)
+    plugin, feature_fn, evaluate = None, None, None
+    if make_plugin is not None:
+        plugin, feature_fn, evaluate = make_plugin(env, eval_env)
+    if evaluate is None:
+        def evaluate(policy):
+            return evaluate_returns(eval_env, policy, loop_cfg.eval_episodes)
+    obs_dim = env.observation_space.shape[0] + (plugin.n_skills if plugin else 0)
+    agent = SAC(obs_dim, env.action_space.shape[0], sac_cfg, device=cfg.device)
     write_config(args.run_dir, cfg)
-
-    def evaluate(policy):
-        return evaluate_returns(eval_env, policy, loop_cfg.eval_episodes)
-
-    loop = OffPolicyLoop(loop_cfg, env, agent, evaluate, args.run_dir)
+    loop = OffPolicyLoop(loop_cfg, env, agent, evaluate, args.run_dir, plugin=plugin,
+                         feature_fn=feature_fn)
     final = loop.run(resume=args.resume)
-    print(f"done: {loop.step} steps, eval return {final.get('eval/return', float('nan')):.1f}; "
-          f"run dir {args.run_dir}")
+    shown = ", ".join(f"{k} {v:.3g}" for k, v in final.items()
+                      if k in ("eval/return", "eval/disc_accuracy", "eval/coverage"))
+    print(f"done: {loop.step} steps; {shown}; run dir {args.run_dir}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    build_and_run(args, resolve_config(args))
+
+
+def cmd_pretrain(args: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
+    from agents.rundir import ConfigError, config_from_dict
+    from skills.diayn import DIAYN, DIAYNConfig
+    from skills.evaluate import skill_evaluator
+
+    if args.skills is not None and args.skills < 2:
+        raise ConfigError(f"--skills must be at least 2 (got {args.skills}): one skill has nothing "
+                          "to be told apart from")
+    diayn = DIAYNConfig(n_skills=args.skills or 8, feature=args.feature,
+                        hidden=tuple(args.disc_hidden), reward_scale=args.reward_scale)
+    cfg = resolve_config(args, extra={"diayn": asdict(diayn)})
+    diayn = config_from_dict(DIAYNConfig, cfg.extra["diayn"])
+
+    def make_plugin(env, eval_env):
+        from envs.registry import env_features
+
+        feats = env_features(env)
+        if diayn.feature is not None and diayn.feature not in feats:
+            raise ConfigError(f"env {cfg.env} exposes no feature {diayn.feature!r}; it exposes: "
+                              f"{', '.join(feats) or 'none (use the full observation)'}")
+        feature_fn = feats[diayn.feature] if diayn.feature else None
+        feature_dim = env.observation_space.shape[0] if feature_fn is None else feature_fn().size
+        plugin = DIAYN(feature_dim, diayn, device=cfg.device)
+        evaluate = skill_evaluator(eval_env, plugin, diayn.feature,
+                                   episodes=cfg.loop.get("eval_episodes", 1))
+        return plugin, feature_fn, evaluate
+
+    build_and_run(args, cfg, make_plugin)
 
 
 def setup_torch(cfg: RunConfig) -> None:
@@ -158,7 +212,7 @@ def setup_torch(cfg: RunConfig) -> None:
         raise ConfigError(f"--device {cfg.device} asked for, but torch sees no CUDA device")
 
 
-COMMANDS = {"train": cmd_train}
+COMMANDS = {"train": cmd_train, "pretrain": cmd_pretrain}
 
 
 def main(argv: list[str] | None = None) -> int:

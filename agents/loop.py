@@ -61,8 +61,14 @@ class SkillPlugin(Protocol):
 
     def sample_skill(self, rng: np.random.Generator) -> int: ...
     def condition(self, obs: np.ndarray, skill: int) -> np.ndarray: ...
-    def relabel(self, batch: Batch) -> Batch: ...
-    def update(self, batch: Batch) -> dict[str, float]: ...
+    def relabel(self, batch: Batch) -> Batch:
+        """The batch as the agent should see it (skill appended, reward relabelled)."""
+        ...
+
+    def update(self, batch: Batch) -> tuple[Batch, dict[str, float]]:
+        """Train the skill model on `batch`; return the relabelled batch and metrics."""
+        ...
+
     def state_dict(self) -> dict: ...
     def load_state_dict(self, state: dict) -> None: ...
 
@@ -81,8 +87,8 @@ class NoSkills:
     def relabel(self, batch: Batch) -> Batch:
         return batch
 
-    def update(self, batch: Batch) -> dict[str, float]:
-        return {}
+    def update(self, batch: Batch) -> tuple[Batch, dict[str, float]]:
+        return batch, {}
 
     def state_dict(self) -> dict:
         return {}
@@ -246,10 +252,10 @@ class OffPolicyLoop:
                 if self.step > acfg.learning_starts:
                     for _ in range(acfg.gradient_steps):
                         batch = buf.sample(acfg.batch_size, self.torch_gen)
-                        metrics = plugin.update(batch)
-                        metrics.update(agent.update(plugin.relabel(batch)))
-                        for k, v in metrics.items():
-                            window[k] = window.get(k, 0.0) + v
+                        batch, skill_metrics = plugin.update(batch)
+                        for metrics in (skill_metrics, agent.update(batch)):
+                            for k, v in metrics.items():
+                                window[k] = window.get(k, 0.0) + v
                         n_updates += 1
 
                 step = self.step

@@ -1,0 +1,147 @@
+"""DIAYN: Diversity is All You Need (Eysenbach et al. 2018, arXiv 1802.06070).
+
+A skill z ~ p(z) (uniform over K, fixed: Sec. 3.2 shows a learned prior collapses) is drawn once
+per episode. A discriminator q(z | f(s)) learns which skill visited a state; the policy is paid
+the pseudo-reward log q(z | f(s')) - log p(z) (Algorithm 1) on the state its action led to. SAC
+stays unaware of all this: `DIAYN` is a plug-in of the one loop that appends the skill's one-hot
+to the observations and relabels the reward of every sampled batch with the current
+discriminator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from agents.buffer import Batch
+from agents.nets import mlp
+
+
+@dataclass(frozen=True)
+class DIAYNConfig:
+    n_skills: int = 8
+    """K, the number of skills of the uniform prior p(z)"""
+    feature: str | None = None
+    """what the discriminator sees: None for the full observation, or a position the env
+    exposes ("xy" for the torso's x-y, the paper's DIAYN+prior; "x" for planar robots)"""
+    hidden: tuple[int, ...] = (256, 256)
+    """hidden layer sizes of the discriminator"""
+    lr: float = 3e-4
+    """Adam learning rate of the discriminator"""
+    reward_scale: float = 1.0
+    """multiplies the pseudo-reward before SAC sees it"""
+
+
+# ---------------------------------------------------------------- the math, as pure functions
+
+
+def log_p_z(n_skills: int) -> float:
+    """log p(z) of the uniform prior."""
+    return -math.log(n_skills)
+
+
+def diayn_reward(logits: torch.Tensor, skill: torch.Tensor, n_skills: int) -> torch.Tensor:
+    """r_z(s') = log q(z | s') - log p(z) (DIAYN eq. 3 / Algorithm 1). 0 for a discriminator that
+    cannot tell skills apart, log K for a sure and right one, very negative for a sure and wrong one."""
+    log_q_z = log_q(logits, skill)
+    return log_q_z - log_p_z(n_skills)
+
+
+def log_q(logits: torch.Tensor, skill: torch.Tensor) -> torch.Tensor:
+    """log q(z | s) of the skill that was run."""
+    return F.log_softmax(logits, dim=-1).gather(-1, skill.unsqueeze(-1)).squeeze(-1)
+
+
+def discriminator_loss(logits: torch.Tensor, skill: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy: maximum likelihood of the skill that visited each state."""
+    return F.cross_entropy(logits, skill)
+
+
+def prediction_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Mean entropy of q(. | s): high while the discriminator is unsure."""
+    log_p = F.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(-1).mean()
+
+
+def append_skill(obs: torch.Tensor, skill: torch.Tensor, n_skills: int) -> torch.Tensor:
+    """[obs, one_hot(z)]: the skill-conditioned policy's input."""
+    return torch.cat([obs, F.one_hot(skill, n_skills).to(obs.dtype)], dim=-1)
+
+
+# ---------------------------------------------------------------- the plug-in
+
+
+class DIAYN:
+    """Skill prior, discriminator and relabeller; a `SkillPlugin` of the one loop."""
+
+    def __init__(self, feature_dim: int, cfg: DIAYNConfig, device: str = "cpu"):
+        if cfg.n_skills < 2:
+            raise ValueError(f"DIAYN needs at least 2 skills, got {cfg.n_skills}")
+        self.cfg = cfg
+        self.n_skills = cfg.n_skills
+        self.device = torch.device(device)
+        self.discriminator = mlp(feature_dim, cfg.hidden, cfg.n_skills).to(self.device)
+        self.opt = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr)
+        self._eye = np.eye(cfg.n_skills, dtype=np.float32)
+
+    def sample_skill(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(self.n_skills))
+
+    def condition(self, obs: np.ndarray, skill: int) -> np.ndarray:
+        return np.concatenate([obs, self._eye[skill]])
+
+    def _relabelled(self, batch: Batch, logits: torch.Tensor) -> Batch:
+        K = self.n_skills
+        reward = self.cfg.reward_scale * diayn_reward(logits, batch.skill, K)
+        return batch._replace(obs=append_skill(batch.obs, batch.skill, K),
+                              next_obs=append_skill(batch.next_obs, batch.skill, K),
+                              reward=reward)
+
+    @torch.no_grad()
+    def relabel(self, batch: Batch) -> Batch:
+        """The batch as SAC sees it: skill appended to s and s', reward from q(z | f(s'))."""
+        return self._relabelled(batch, self.discriminator(batch.next_feature))
+
+    def update(self, batch: Batch) -> tuple[Batch, dict[str, float]]:
+        """One discriminator step on the batch's next states, and the batch relabelled with the
+        logits of that same forward pass (the discriminator before this step, as in Algorithm 1,
+        which rewards the policy before updating q); one forward serves both."""
+        logits = self.discriminator(batch.next_feature)
+        loss = discriminator_loss(logits, batch.skill)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        logits = logits.detach()
+        relabelled = self._relabelled(batch, logits)
+        accuracy = (logits.argmax(-1) == batch.skill).float().mean()
+        stats = torch.stack([loss.detach(), accuracy, relabelled.reward.mean(),
+                             log_q(logits, batch.skill).mean(), prediction_entropy(logits)]).tolist()
+        return relabelled, dict(zip(_METRIC_KEYS, stats))
+
+    @torch.no_grad()
+    def log_q_z(self, features: np.ndarray, skill: int) -> np.ndarray:
+        """log q(z | f(s)) of `skill` for each row of `features`."""
+        logits = self.discriminator(torch.as_tensor(features, dtype=torch.float32, device=self.device))
+        z = torch.full((logits.shape[0],), skill, dtype=torch.long, device=self.device)
+        return log_q(logits, z).cpu().numpy()
+
+    @torch.no_grad()
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Log-probabilities log q(. | f(s)), one row per state."""
+        logits = self.discriminator(torch.as_tensor(features, dtype=torch.float32, device=self.device))
+        return F.log_softmax(logits, dim=-1).cpu().numpy()
+
+    def state_dict(self) -> dict:
+        return {"discriminator": self.discriminator.state_dict(), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt.load_state_dict(state["opt"])
+
+
+_METRIC_KEYS = ("skill/disc_loss", "skill/disc_accuracy", "skill/intrinsic_reward", "skill/log_q_z",
+                "skill/disc_entropy")

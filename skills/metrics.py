@@ -1,0 +1,114 @@
+"""Skill metrics in one place: evaluation during pretraining, the library and the plots use them.
+
+- held-out accuracy: the discriminator's accuracy on fresh deterministic rollouts of every skill
+  (not on the replay buffer, whose states the discriminator was trained on);
+- per-skill mean log q(z|s);
+- coverage: distinct 1 m x 1 m cells visited by the rollouts (the metric METRA and LSD report);
+- per-skill final position (x-y, or x for planar robots).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+PolicyFn = Callable[[np.ndarray, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class SkillRollout:
+    """One episode of skill z. `states` and `positions` include the initial state (T+1 rows);
+    `log_q_z` is log q(z | f(s_t)) for t = 1..T, the states the actions led to."""
+
+    skill: int
+    states: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    features: np.ndarray
+    positions: np.ndarray
+    log_q_z: np.ndarray
+    predicted: np.ndarray
+
+    @property
+    def task_return(self) -> float:
+        return float(self.rewards.sum())
+
+
+def coverage(xy: np.ndarray, cell: float = 1.0) -> int:
+    """Number of distinct cell x cell squares that the points (N, 2) (or x values (N,)) fall in."""
+    xy = np.asarray(xy, dtype=np.float64)
+    if xy.ndim == 1:
+        xy = xy[:, None]
+    return len({tuple(c) for c in np.floor(xy / cell).astype(np.int64)})
+
+
+def confusion_matrix(true_z: np.ndarray, pred_z: np.ndarray, n_skills: int) -> np.ndarray:
+    """Row z: the distribution of the discriminator's guesses on states of skill z (rows of
+    skills with no states stay 0)."""
+    m = np.zeros((n_skills, n_skills))
+    np.add.at(m, (np.asarray(true_z), np.asarray(pred_z)), 1.0)
+    rows = m.sum(1, keepdims=True)
+    return np.divide(m, rows, out=np.zeros_like(m), where=rows > 0)
+
+
+def rollout_skill(
+    env: gym.Env,
+    policy: PolicyFn,
+    skill: int,
+    feature_fn: Callable[[], np.ndarray] | None,
+    position_fn: Callable[[], np.ndarray] | None,
+    predict: Callable[[np.ndarray], np.ndarray],
+    max_steps: int | None = None,
+    seed: int | None = None,
+) -> SkillRollout:
+    """Run skill z for one episode (or `max_steps`); `predict` maps features to log q(.|f(s))."""
+    obs, _ = env.reset(seed=seed)
+    states, actions, rewards = [obs], [], []
+    feats = [feature_fn() if feature_fn else obs]
+    positions = [position_fn() if position_fn else np.zeros(0)]
+    t = 0
+    while max_steps is None or t < max_steps:
+        action = policy(obs.astype(np.float32), skill)
+        obs, r, terminated, truncated, _ = env.step(action)
+        states.append(obs)
+        actions.append(action)
+        rewards.append(r)
+        feats.append(feature_fn() if feature_fn else obs)
+        positions.append(position_fn() if position_fn else np.zeros(0))
+        t += 1
+        if terminated or truncated:
+            break
+    features = np.asarray(feats, dtype=np.float32)
+    log_probs = predict(features[1:])
+    return SkillRollout(skill, np.asarray(states), np.asarray(actions), np.asarray(rewards, np.float64),
+                        features, np.asarray(positions, dtype=np.float64), log_probs[:, skill],
+                        log_probs.argmax(-1))
+
+
+def skill_metrics(rollouts: list[SkillRollout], n_skills: int) -> dict[str, float]:
+    """Aggregate metrics over rollouts of every skill (keys under `eval/`)."""
+    true_z = np.concatenate([np.full(len(r.predicted), r.skill) for r in rollouts])
+    pred_z = np.concatenate([r.predicted for r in rollouts])
+    out = {
+        "eval/disc_accuracy": float((pred_z == true_z).mean()),
+        "eval/log_q_z": float(np.mean(np.concatenate([r.log_q_z for r in rollouts]))),
+        "eval/return": float(np.mean([r.task_return for r in rollouts])),
+    }
+    if rollouts[0].positions.shape[1] == 2:
+        out["eval/coverage"] = float(coverage(np.concatenate([r.positions for r in rollouts])))
+    return out
+
+
+def per_skill_table(rollouts: list[SkillRollout]) -> list[dict[str, float]]:
+    """One row per rollout: skill, mean log q(z|s), accuracy, task return, final position."""
+    rows = []
+    for r in rollouts:
+        row = {"skill": r.skill, "log_q_z": float(r.log_q_z.mean()),
+               "accuracy": float((r.predicted == r.skill).mean()), "return": r.task_return}
+        for name, v in zip(("final_x", "final_y"), r.positions[-1]):
+            row[name] = float(v)
+        rows.append(row)
+    return rows

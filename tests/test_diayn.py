@@ -1,0 +1,171 @@
+"""DIAYN: the pseudo-reward by hand, relabelling on s', gradients kept apart, and skills learned."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from agents.buffer import Batch
+from run import main
+from skills.diayn import DIAYN, DIAYNConfig, append_skill, diayn_reward
+
+ROOT = Path(__file__).resolve().parents[1]
+K = 4
+
+
+def test_uniform_discriminator_gives_zero_reward():
+    r = diayn_reward(torch.zeros(K, K), torch.arange(K), K)
+    torch.testing.assert_close(r, torch.zeros(K))
+
+
+def test_confident_right_discriminator_tends_to_log_k_and_wrong_one_is_very_negative():
+    logits = torch.full((K, K), -50.0)
+    logits[torch.arange(K), torch.arange(K)] = 50.0
+    right = diayn_reward(logits, torch.arange(K), K)
+    wrong = diayn_reward(logits, (torch.arange(K) + 1) % K, K)
+    torch.testing.assert_close(right, torch.full((K,), math.log(K)))
+    assert (wrong < -90).all()
+
+
+def test_reward_by_hand():
+    # q = softmax([log 3, 0]) = (3/4, 1/4); K = 2: r_0 = log(3/4) + log 2, r_1 = log(1/4) + log 2
+    logits = torch.tensor([[math.log(3.0), 0.0], [math.log(3.0), 0.0]])
+    r = diayn_reward(logits, torch.tensor([0, 1]), 2)
+    torch.testing.assert_close(r, torch.tensor([math.log(1.5), math.log(0.5)]))
+
+
+def _batch(n=6, obs_dim=3) -> Batch:
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randn(n, obs_dim, generator=g)
+    next_obs = torch.randn(n, obs_dim, generator=g)
+    return Batch(obs, torch.zeros(n, 1), torch.full((n,), 7.0), next_obs, torch.zeros(n),
+                 torch.arange(n) % K, next_obs)
+
+
+def test_relabel_uses_next_state_and_stored_skill():
+    diayn = DIAYN(3, DIAYNConfig(n_skills=K, hidden=(8,)))
+    batch = _batch()
+    out = diayn.relabel(batch)
+    with torch.no_grad():
+        expected = diayn_reward(diayn.discriminator(batch.next_obs), batch.skill, K)
+        on_s = diayn_reward(diayn.discriminator(batch.obs), batch.skill, K)
+    torch.testing.assert_close(out.reward, expected)
+    assert not torch.allclose(out.reward, on_s)
+    torch.testing.assert_close(out.obs, append_skill(batch.obs, batch.skill, K))
+    torch.testing.assert_close(out.obs[:, 3:].argmax(-1), batch.skill)
+    torch.testing.assert_close(out.next_obs[:, :3], batch.next_obs)
+    assert not out.reward.requires_grad
+
+
+def test_update_trains_discriminator_and_returns_pre_step_reward():
+    diayn = DIAYN(3, DIAYNConfig(n_skills=K, hidden=(8,), lr=1e-2))
+    batch = _batch()
+    before = diayn.relabel(batch).reward
+    relabelled, metrics = diayn.update(batch)
+    torch.testing.assert_close(relabelled.reward, before)
+    assert set(metrics) >= {"skill/disc_loss", "skill/disc_accuracy", "skill/intrinsic_reward",
+                            "skill/log_q_z", "skill/disc_entropy"}
+    losses = [diayn.update(batch)[1]["skill/disc_loss"] for _ in range(50)]
+    assert losses[-1] < metrics["skill/disc_loss"]
+
+
+def test_policy_update_never_changes_the_discriminator():
+    from agents.sac import SAC, SACConfig
+
+    diayn = DIAYN(3, DIAYNConfig(n_skills=K, hidden=(8,)))
+    agent = SAC(3 + K, 1, SACConfig(hidden=(8,), batch_size=6))
+    before = [p.clone() for p in diayn.discriminator.parameters()]
+    batch = _batch()
+    batch = batch._replace(action=torch.rand(6, 1) * 2 - 1)
+    agent.update(diayn.relabel(batch))
+    for p, q in zip(before, diayn.discriminator.parameters()):
+        assert torch.equal(p, q) and q.grad is None
+
+
+def test_skill_is_stored_with_every_transition(tmp_path):
+    from agents.loop import LoopConfig, OffPolicyLoop
+    from agents.sac import SAC, SACConfig
+    from envs.registry import make_env
+
+    env = make_env("PointMass-v0", seed=0)
+    diayn = DIAYN(4, DIAYNConfig(n_skills=K, hidden=(8,)))
+    agent = SAC(4 + K, 2, SACConfig(hidden=(8,), batch_size=8, learning_starts=250))
+    loop = OffPolicyLoop(LoopConfig(total_steps=500, eval_every=10_000, progress=False), env, agent,
+                         lambda policy: {}, tmp_path, plugin=diayn)
+    loop.run()
+    skills = loop.buffer._np["skill"][:500].reshape(5, 100)  # 5 episodes of 100 steps
+    assert (skills == skills[:, :1]).all()  # one skill per episode
+    assert len(set(skills[:, 0])) > 1
+
+
+def test_pretraining_discovers_distinguishable_skills(tmp_path):
+    code = main(["pretrain", "--env", "PointMass-v0", "--skills", "4", "--total-steps", "4000",
+                 "--learning-starts", "1000", "--hidden", "64", "64", "--disc-hidden", "64", "64",
+                 "--lr", "1e-3", "--eval-every", "4000", "--seed", "0", "--run-dir", str(tmp_path),
+                 "--no-progress", "--threads", "1"])
+    assert code == 0
+    df = pd.read_csv(tmp_path / "metrics.csv")
+    evals = df.dropna(subset=["eval/disc_accuracy"])
+    assert evals["eval/disc_accuracy"].iloc[0] < 0.5  # chance is 0.25 before training
+    assert evals["eval/disc_accuracy"].iloc[-1] >= 0.9
+    for col in ("skill/disc_accuracy", "skill/disc_loss", "skill/intrinsic_reward", "skill/log_q_z",
+                "skill/disc_entropy", "eval/coverage", "train/alpha"):
+        assert df[col].notna().any(), col
+
+
+def test_skill_library_acts_as_the_policy_did(tmp_path):
+    from skills.library import SkillLibrary
+
+    assert main(["pretrain", "--skills", "3", "--total-steps", "300", "--learning-starts", "100",
+                 "--hidden", "16", "--disc-hidden", "16", "--batch-size", "16", "--run-dir",
+                 str(tmp_path), "--no-progress", "--threads", "1"]) == 0
+    state = torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=True)
+    lib = SkillLibrary.load(tmp_path)
+    assert lib.n_skills == 3 and lib.env_name == "PointMass-v0"
+    obs = np.array([0.5, -1.0, 0.1, 0.2], np.float32)
+    # the actor as saved, evaluated by hand on [obs, one_hot(z)]
+    from agents.nets import Actor
+
+    actor = Actor(4 + 3, 2, (16,))
+    actor.load_state_dict(state["agent"]["actor"])
+    for z in range(3):
+        x = torch.as_tensor(np.concatenate([obs, np.eye(3, dtype=np.float32)[z]]))[None]
+        expected = torch.tanh(actor(x)[0])[0].detach().numpy()
+        np.testing.assert_allclose(lib.act(obs, z), expected, rtol=1e-6, atol=1e-7)
+    roll = lib.rollout(1, steps=10, seed=0)
+    assert roll.states.shape == (11, 4) and roll.actions.shape == (10, 2)
+    assert roll.log_q_z.shape == (10,) and np.all(roll.log_q_z <= 0)
+    with pytest.raises(ValueError, match="skills 0..2"):
+        lib.act(obs, 3)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--skills", "1"], "at least 2"),
+    (["--feature", "z"], "it exposes: x, xy"),
+])
+def test_bad_pretrain_input_is_one_line(tmp_path, args, needle):
+    proc = _cli("pretrain", "--total-steps", "10", "--run-dir", str(tmp_path), *args)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
+
+
+def test_library_refuses_a_run_of_another_kind(tmp_path):
+    from agents.rundir import RunDirError
+    from skills.library import SkillLibrary
+
+    assert main(["train", "--env", "Pendulum-v1", "--total-steps", "50", "--learning-starts", "10",
+                 "--hidden", "8", "--batch-size", "8", "--run-dir", str(tmp_path), "--no-progress"]) == 0
+    with pytest.raises(RunDirError, match="not a pretrain run"):
+        SkillLibrary.load(tmp_path)
+    proc = _cli("pretrain", "--resume", "--run-dir", str(tmp_path))
+    assert proc.returncode == 2 and "not a pretrain run" in proc.stderr
