@@ -27,7 +27,7 @@ def test_point_mass_moves_with_force_and_exposes_xy():
 def test_point_mass_episode_is_truncated_at_100_steps():
     env = make_env("PointMass-v0", seed=0)
     env.reset(seed=0)
-    for t in range(100):
+    for _ in range(100):
         _, _, term, trunc, _ = env.step(env.action_space.sample())
         assert not term
     assert trunc

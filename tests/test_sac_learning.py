@@ -22,7 +22,8 @@ def test_sac_learns_pendulum(tmp_path):
 def test_sac_learns_to_reach_point_mass_goal(tmp_path):
     code = main(["train", "--env", "PointMassGoal-v0", "--total-steps", "4000", "--learning-starts",
                  "500", "--hidden", "64", "64", "--lr", "1e-3", "--eval-every", "4000",
-                 "--eval-episodes", "3", "--seed", "0", "--run-dir", str(tmp_path), "--no-progress", "--threads", "1"])
+                 "--eval-episodes", "3", "--seed", "0", "--run-dir", str(tmp_path), "--no-progress",
+                 "--threads", "1"])
     assert code == 0
     df = pd.read_csv(tmp_path / "metrics.csv")
     first, last = df["eval/return"].dropna().iloc[[0, -1]]
