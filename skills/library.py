@@ -68,7 +68,8 @@ class SkillLibrary:
         return make_env(self.env_name, seed=seed, **kwargs)
 
     def rollout(self, z: int, steps: int | None = None, env: gym.Env | None = None,
-                seed: int | None = None, deterministic: bool = True) -> SkillRollout:
+                seed: int | None = None, deterministic: bool = True,
+                frames: list[np.ndarray] | None = None) -> SkillRollout:
         """Run skill z for one episode (or `steps` steps): states, actions, rewards, and the
         discriminator's log q(z|s) of every state reached."""
         self._check_skill(z)
@@ -79,7 +80,7 @@ class SkillLibrary:
             return self.act(obs, skill, deterministic)
 
         return rollout_skill(env, policy, z, feature_fn, position_fn(env), self.diayn.predict,
-                             max_steps=steps, seed=seed)
+                             max_steps=steps, seed=seed, frames=frames)
 
     def log_q_z(self, features: np.ndarray, z: int) -> np.ndarray:
         """log q(z | f(s)) for each row of `features` (what the discriminator sees of s)."""

@@ -63,9 +63,13 @@ def rollout_skill(
     predict: Callable[[np.ndarray], np.ndarray],
     max_steps: int | None = None,
     seed: int | None = None,
+    frames: list[np.ndarray] | None = None,
 ) -> SkillRollout:
-    """Run skill z for one episode (or `max_steps`); `predict` maps features to log q(.|f(s))."""
+    """Run skill z for one episode (or `max_steps`); `predict` maps features to log q(.|f(s)).
+    With a `frames` list, the env's rgb frame of every state of this rollout is appended (T+1)."""
     obs, _ = env.reset(seed=seed)
+    if frames is not None:
+        frames.append(env.render())
     states, actions, rewards = [obs], [], []
     feats = [feature_fn() if feature_fn else obs]
     positions = [position_fn() if position_fn else np.zeros(0)]
@@ -78,6 +82,8 @@ def rollout_skill(
         rewards.append(r)
         feats.append(feature_fn() if feature_fn else obs)
         positions.append(position_fn() if position_fn else np.zeros(0))
+        if frames is not None:
+            frames.append(env.render())
         t += 1
         if terminated or truncated:
             break

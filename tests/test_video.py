@@ -1,0 +1,71 @@
+"""Videos: a k-step rollout has k + 1 frames of the asked size; the grid has a tile per skill."""
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from analysis.video import RenderingUnavailable, check_rendering, policy_video, skill_videos, tile
+from run import main
+
+
+@pytest.fixture(scope="module")
+def rendering():
+    try:
+        check_rendering()
+    except RenderingUnavailable as e:
+        pytest.skip(f"no headless OpenGL backend: {e}")
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    from skills.library import SkillLibrary
+
+    d = tmp_path_factory.mktemp("skills")
+    assert main(["pretrain", "--skills", "3", "--total-steps", "200", "--learning-starts", "100",
+                 "--hidden", "16", "--disc-hidden", "16", "--batch-size", "16", "--run-dir", str(d),
+                 "--no-progress"]) == 0
+    return SkillLibrary.load(d)
+
+
+def test_skill_videos_have_one_frame_per_state(rendering, library, tmp_path):
+    paths, grid = skill_videos(library, tmp_path, steps=12, size=64)
+    assert [p.name for p in paths] == ["skill_0.mp4", "skill_1.mp4", "skill_2.mp4"]
+    for p in paths:
+        frames = iio.imread(p)
+        assert frames.shape == (13, 64, 64, 3)  # 12 steps + the initial state
+        assert frames.std() > 0  # not a blank image
+    frames = iio.imread(grid)
+    assert frames.shape == (13, 128, 128, 3)  # 3 skills in a 2 x 2 grid
+
+
+def test_frames_are_those_of_the_rollout(rendering, library):
+    env = library.make_env(render_mode="rgb_array", width=32, height=32)
+    frames = []
+    roll = library.rollout(0, steps=5, env=env, seed=3, frames=frames)
+    assert len(frames) == len(roll.states) == 6
+    # replaying the same seeded rollout renders the same first and last frames
+    again = []
+    library.rollout(0, steps=5, env=env, seed=3, frames=again)
+    np.testing.assert_array_equal(frames[0], again[0])
+    np.testing.assert_array_equal(frames[-1], again[-1])
+    assert not np.array_equal(frames[0], frames[-1])  # the ball moved
+
+
+def test_gif_and_policy_video(rendering, library, tmp_path):
+    env = library.make_env(render_mode="rgb_array", width=48, height=48)
+    path = policy_video(env, lambda obs: library.act(obs, 1), tmp_path / "policy.gif", steps=7)
+    assert iio.imread(path).shape[0] == 8
+
+
+def test_tile_puts_each_video_in_its_own_labelled_cell():
+    videos = [[np.full((20, 30, 3), 10 * (i + 1), np.uint8)] * (i + 1) for i in range(5)]
+    out = tile(videos, [f"z={i}" for i in range(5)])
+    assert len(out) == 5  # the longest video; shorter ones hold their last frame
+    frame = out[-1]
+    assert frame.shape == (2 * 20, 3 * 30, 3)  # 5 tiles in a 2 x 3 grid
+    for i in range(5):
+        r, c = divmod(i, 3)
+        cell = frame[r * 20:(r + 1) * 20, c * 30:(c + 1) * 30]
+        assert cell[-1, -1, 0] == 10 * (i + 1)  # the video's pixels, away from the label
+        assert (cell[:10, :10] != 10 * (i + 1)).any()  # the label
+    assert (frame[20:, 60:] == 255).all()  # the sixth cell stays empty
