@@ -43,6 +43,9 @@ class LoopConfig:
     """seeds torch, numpy, the env and its action space"""
     progress: bool = True
     """show a progress bar"""
+    random_warmup: bool = True
+    """act uniformly at random before the agent's learning_starts (off for fine-tuning, whose
+    pretrained policy already acts better than chance)"""
 
 
 class Agent(Protocol):
@@ -95,6 +98,11 @@ class NoSkills:
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+
+def _crossed(prev: int, step: int, every: int) -> bool:
+    """Whether a multiple of `every` lies in (prev, step]: steps may advance by more than one."""
+    return step // every > prev // every
 
 
 def _rng_state(rng: np.random.Generator) -> str:
@@ -228,11 +236,11 @@ class OffPolicyLoop:
         t0 = time.perf_counter() - self.wall_time
         with _StopFlag() as stop:
             while self.step < cfg.total_steps and not stop.stop:
-                if self.step < acfg.learning_starts:
+                if cfg.random_warmup and self.step < acfg.learning_starts:
                     action = env.action_space.sample()
                 else:
                     action = agent.act(plugin.condition(obs, skill))
-                next_obs, reward, terminated, truncated, _ = env.step(action)
+                next_obs, reward, terminated, truncated, info = env.step(action)
                 next_obs = next_obs.astype(np.float32)
                 feature = self.feature_fn() if self.feature_fn is not None else None
                 buf.add(obs, action, reward, next_obs, terminated, skill, feature)
@@ -247,7 +255,10 @@ class OffPolicyLoop:
                     obs = obs.astype(np.float32)
                     skill = plugin.sample_skill(self.rng)
                     ep_return, ep_len = 0.0, 0
-                self.step += 1
+                # Steps count the robot's steps: one decision of a hierarchy's controller runs
+                # k of them (SkillEnv reports how many), so runs compare at equal env steps.
+                prev = self.step
+                self.step += info.get("low_level_steps", 1)
 
                 if self.step > acfg.learning_starts:
                     for _ in range(acfg.gradient_steps):
@@ -259,8 +270,8 @@ class OffPolicyLoop:
                         n_updates += 1
 
                 step = self.step
-                is_eval = step % cfg.eval_every == 0 or step == cfg.total_steps
-                if step % cfg.log_every == 0 or is_eval:
+                is_eval = _crossed(prev, step, cfg.eval_every) or step >= cfg.total_steps
+                if _crossed(prev, step, cfg.log_every) or is_eval:
                     self.wall_time = time.perf_counter() - t0
                     row = {k: v / n_updates for k, v in window.items()}
                     if ep_returns:
@@ -274,9 +285,9 @@ class OffPolicyLoop:
                     shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in last_eval.items()
                              if k in ("eval/return", "eval/disc_accuracy")}
                     bar.set_postfix(shown, refresh=False)
-                if step % cfg.checkpoint_every == 0 and step < cfg.total_steps:
+                if _crossed(prev, step, cfg.checkpoint_every) and step < cfg.total_steps:
                     self.checkpoint()
-                bar.update(1)
+                bar.update(step - prev)
         self.wall_time = time.perf_counter() - t0
         bar.close()
         self.checkpoint()
