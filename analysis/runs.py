@@ -1,0 +1,192 @@
+"""pandas loaders of run directories: config.json + metrics.csv, in one tidy long table.
+
+`load_runs` gives one row per (run, step, metric) with the run's algorithm, env and seed, so that
+curves over seeds are one `groupby` away. Files that cannot be read (a run dir without config,
+an empty metrics.csv, the half-written last line a crash leaves) are skipped, never fatal: the
+table says which in `df.attrs["skipped"]` and a `RunLoadWarning` is raised for each.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+
+from agents.logger import METRICS
+from agents.rundir import CONFIG, RunDirError, read_config_dict
+
+COLUMNS = ["run", "algorithm", "env", "seed", "step", "metric", "value"]
+PathLike = str | Path
+
+
+class MetricNotFoundError(ValueError):
+    """A metric that no loaded run logged; the message lists the ones that exist."""
+
+
+class RunLoadWarning(UserWarning):
+    """A file (or some lines of one) that the loader could not read and left out."""
+
+
+class Skipped(NamedTuple):
+    """What was left out, and why."""
+
+    path: Path
+    reason: str
+
+
+def algorithm_of(config: dict) -> str:
+    """The name a run is plotted under: sac | diayn | finetune | scratch | hierarchy."""
+    command = config.get("command")
+    if command == "finetune":
+        # A "scratch" finetune is the baseline: same task and budget, no pretrained skill.
+        return "scratch" if config.get("extra", {}).get("scratch") else "finetune"
+    names = {"train": "sac", "pretrain": "diayn", "hierarchy": "hierarchy"}
+    if command not in names:
+        raise RunDirError(f"unknown command {command!r} in config.json; expected one of "
+                          "train, pretrain, finetune, hierarchy")
+    return names[command]
+
+
+def read_metrics(path: PathLike) -> tuple[pd.DataFrame, list[Skipped]]:
+    """metrics.csv as a wide float frame (NaN where a row has no value), without the lines that
+    are not whole rows. Raises RunDirError if there is no usable header."""
+    path = Path(path)
+    text = path.read_text(errors="replace")
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise RunDirError(f"{path} is empty")
+    header = next(csv.reader([lines[0]]))
+    if "step" not in header:
+        raise RunDirError(f"{path} has no 'step' column (header: {', '.join(header)})")
+    bad: list[str] = []
+    # The logger ends every row with a newline, so a last line without one was cut mid-write;
+    # it may even have the right number of fields (a number cut short), so it is never trusted.
+    last = len(lines) if text.endswith("\n") else len(lines) - 1
+    if last < len(lines) and len(lines) > 1:
+        bad.append(f"line {len(lines)} (half-written: no newline at end of file)")
+    rows: list[list[float]] = []
+    for i, fields in enumerate(csv.reader(lines[1:last]), start=2):
+        if len(fields) != len(header):
+            bad.append(f"line {i} ({len(fields)} fields, header has {len(header)})")
+            continue
+        try:
+            values = [float(v) if v.strip() else math.nan for v in fields]
+        except ValueError:
+            bad.append(f"line {i} (not a number)")
+            continue
+        if math.isnan(values[header.index("step")]):
+            bad.append(f"line {i} (no step)")
+            continue
+        rows.append(values)
+    frame = pd.DataFrame(rows, columns=header, dtype=float)
+    frame["step"] = frame["step"].astype("int64")
+    skipped = [Skipped(path, "left out " + "; ".join(bad))] if bad else []
+    return frame, skipped
+
+
+def load_run(run_dir: PathLike) -> pd.DataFrame:
+    """One run's metrics, wide: `step`, `wall_time` and one column per metric. The run's
+    config is in `attrs["config"]`, dropped lines in `attrs["skipped"]` (and warned about).
+    Raises RunDirError if `run_dir` is not a run or its metrics cannot be read."""
+    run_dir = Path(run_dir)
+    config = read_config_dict(run_dir)
+    path = run_dir / METRICS
+    if not path.is_file():
+        raise RunDirError(f"{run_dir} has no {METRICS}: the run wrote no metrics yet")
+    frame, skipped = read_metrics(path)
+    _warn(skipped)
+    frame.attrs["config"] = config
+    frame.attrs["skipped"] = skipped
+    return frame
+
+
+def find_run_dirs(dirs: PathLike | Iterable[PathLike]) -> tuple[list[Path], list[Skipped]]:
+    """Run directories among `dirs`: each is a run (it has config.json) or a parent whose
+    direct subdirectories are runs (subdirectories without config.json are ignored)."""
+    if isinstance(dirs, str | Path):
+        dirs = [dirs]
+    found: list[Path] = []
+    skipped: list[Skipped] = []
+    for d in map(Path, dirs):
+        if (d / CONFIG).is_file():
+            found.append(d)
+            continue
+        subs = sorted(s for s in d.iterdir() if (s / CONFIG).is_file()) if d.is_dir() else []
+        if not subs:
+            why = "no runs in it (no config.json in it or its subdirectories)" if d.is_dir() \
+                else "not a directory"
+            skipped.append(Skipped(d, why))
+        found.extend(subs)
+    return found, skipped
+
+
+def load_runs(dirs: PathLike | Iterable[PathLike]) -> pd.DataFrame:
+    """Every run in `dirs` (run dirs, or parents of run dirs) as one tidy table with columns
+    run, algorithm, env, seed, step, metric, value (empty cells of the sparse csv left out).
+
+    Unreadable files are skipped: listed as `Skipped` in `attrs["skipped"]` and warned about.
+    `run` is the directory's name, or its full path where two runs share a name."""
+    run_dirs, skipped = find_run_dirs(dirs)
+    names = [d.name for d in run_dirs]
+    tables = []
+    for d, name in zip(run_dirs, names):
+        if names.count(name) > 1:
+            name = str(d)
+        try:
+            config = read_config_dict(d)
+            algorithm = algorithm_of(config)
+            frame, bad = read_metrics(d / METRICS)
+        except (RunDirError, OSError) as e:
+            # FileNotFoundError lands here too: a run that crashed before logging a row.
+            skipped.append(Skipped(d, str(e)))
+            continue
+        skipped.extend(bad)
+        long = frame.melt(id_vars="step", var_name="metric", value_name="value").dropna()
+        tables.append(long.assign(run=name, algorithm=algorithm, env=config.get("env", "?"),
+                                  seed=int(config.get("seed", -1))))
+    df = pd.concat(tables, ignore_index=True)[COLUMNS] if tables else _empty()
+    _warn(skipped)
+    df.attrs["skipped"] = skipped
+    return df
+
+
+def metrics_of(df: pd.DataFrame) -> list[str]:
+    """The metrics present in a `load_runs` table, sorted."""
+    return sorted(df["metric"].unique())
+
+
+def require_metric(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rows of `metric`; raises MetricNotFoundError (listing what exists) if none."""
+    rows = df[df["metric"] == metric]
+    if rows.empty:
+        have = ", ".join(metrics_of(df)) or "none (no runs were loaded)"
+        raise MetricNotFoundError(f"no run logged {metric!r}; the metrics are: {have}")
+    return rows
+
+
+def final_metrics(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The last logged value of `metric` in each run: columns run, algorithm, env, seed, step,
+    value (one row per run that logged it)."""
+    rows = require_metric(df, metric).sort_values(["run", "step"], kind="stable")
+    last = rows.groupby("run", sort=False).tail(1)
+    return last.drop(columns="metric").reset_index(drop=True)
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
+        COLUMNS, ["object", "object", "object", "int64", "int64", "object", "float64"])})
+
+
+def _warn(skipped: list[Skipped]) -> None:
+    for s in skipped:
+        # stacklevel 3: point at the caller of load_run(s), not at this helper.
+        warnings.warn(f"skipped {s.path}: {s.reason}", RunLoadWarning, stacklevel=3)
+
+
+__all__ = ["MetricNotFoundError", "RunLoadWarning", "Skipped", "algorithm_of", "final_metrics",
+           "find_run_dirs", "load_run", "load_runs", "metrics_of", "read_metrics", "require_metric"]
