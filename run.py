@@ -84,7 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="discriminator hidden sizes")
     p.add_argument("--reward-scale", type=float, default=1.0, help="scale of the DIAYN reward")
     _common(p, total_steps=20_000, learning_starts=2_000)
+    p.add_argument("--no-visualize", action="store_true",
+                   help="skip the videos, plots and report written at the end")
     p.set_defaults(eval_episodes=1)
+
+    p = sub.add_parser("visualize", help="videos, plots and report.md of a run, into RUN_DIR/media")
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--steps", type=int, default=None, help="steps per rollout (default: an episode)")
+    p.add_argument("--size", type=int, default=240, help="frame width and height in pixels")
+    p.add_argument("--gif", action="store_true", help="gif instead of mp4")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("analyze", help="compare runs: learning curves over seeds, a final table")
+    p.add_argument("run_dirs", nargs="+", help="run dirs, or parent dirs of runs")
+    p.add_argument("--out", required=True, help="directory for the plots and analysis.md")
+    p.add_argument("--metric", action="append", default=None,
+                   help="metric to compare (repeatable; default: the usual ones the runs have)")
     return parser
 
 
@@ -199,6 +214,11 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
         return plugin, feature_fn, evaluate
 
     build_and_run(args, cfg, make_plugin)
+    if not args.no_visualize:
+        from analysis.report import visualize
+
+        report = visualize(args.run_dir)
+        print(f"report: {report}\nmedia:  {report.parent / 'media'}")
 
 
 def setup_torch(cfg: RunConfig) -> None:
@@ -212,18 +232,36 @@ def setup_torch(cfg: RunConfig) -> None:
         raise ConfigError(f"--device {cfg.device} asked for, but torch sees no CUDA device")
 
 
-COMMANDS = {"train": cmd_train, "pretrain": cmd_pretrain}
+def cmd_visualize(args: argparse.Namespace) -> None:
+    from analysis.report import visualize
+
+    report = visualize(args.run_dir, steps=args.steps, size=args.size, gif=args.gif, seed=args.seed)
+    print(f"report: {report}\nmedia:  {report.parent / 'media'}")
+
+
+def cmd_analyze(args: argparse.Namespace) -> None:
+    from analysis.report import analyze
+
+    report = analyze(args.run_dirs, args.out, args.metric)
+    print(f"analysis: {report}")
+
+
+COMMANDS = {"train": cmd_train, "pretrain": cmd_pretrain, "visualize": cmd_visualize,
+            "analyze": cmd_analyze}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from agents.checkpoint import CheckpointError
     from agents.rundir import ConfigError
+    from analysis.runs import MetricNotFoundError
+    from analysis.video import RenderingUnavailable
     from envs.registry import UnknownEnvError
 
     try:
         COMMANDS[args.command](args)
-    except (CheckpointError, ConfigError, UnknownEnvError) as e:
+    except (CheckpointError, ConfigError, UnknownEnvError, MetricNotFoundError,
+            RenderingUnavailable) as e:
         print(f"run.py {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:

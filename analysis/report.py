@@ -1,0 +1,152 @@
+"""A run's media and report (`run.py visualize`) and a comparison of runs (`run.py analyze`).
+
+Reads run directories only; never trains. Skill runs get a video per skill, a grid video, the
+skill trajectories, the coverage map and the discriminator's confusion matrix on fresh rollouts;
+every run gets its learning curves and a video of its policy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from agents.checkpoint import CheckpointError
+from agents.rundir import RunDirError, read_config_dict
+from analysis import plots
+from analysis.runs import load_run, load_runs, metrics_of, require_metric
+from analysis.stats import final_table
+
+# The curves worth a plot, when the run has them.
+CURVES = ("eval/return", "eval/disc_accuracy", "eval/coverage", "eval/log_q_z", "train/alpha",
+          "train/entropy", "train/critic_loss", "skill/disc_loss", "skill/intrinsic_reward")
+
+
+def _require_checkpoint(run_dir: Path) -> None:
+    if not (run_dir / "checkpoints" / "latest.pt").is_file():
+        raise CheckpointError(f"{run_dir} has no checkpoint to visualize: train it first "
+                              "(or let it reach its first checkpoint)")
+
+
+def visualize(run_dir: str | Path, steps: int | None = None, size: int = 240, gif: bool = False,
+              seed: int = 0) -> Path:
+    """Write `run_dir/media/` and `run_dir/report.md`; returns the report's path."""
+    from analysis.video import check_rendering
+
+    run_dir = Path(run_dir)
+    config = read_config_dict(run_dir)
+    _require_checkpoint(run_dir)
+    check_rendering()
+    media = run_dir / "media"
+    media.mkdir(exist_ok=True)
+    sections: list[str] = []
+    if config["command"] == "pretrain":
+        sections += _skill_media(run_dir, media, steps, size, gif, seed)
+    else:
+        sections += _policy_media(run_dir, config, media, steps, size, gif, seed)
+    sections += _curves(run_dir, media)
+    report = run_dir / "report.md"
+    report.write_text(_report(run_dir, config, sections))
+    return report
+
+
+def _skill_media(run_dir: Path, media: Path, steps, size, gif, seed) -> list[str]:
+    from analysis.video import skill_videos
+    from skills.library import SkillLibrary
+    from skills.metrics import confusion_matrix, per_skill_table
+
+    lib = SkillLibrary.load(run_dir)
+    env = lib.make_env()
+    rollouts = [lib.rollout(z, steps=steps, env=env, seed=seed + z)
+                for z in tqdm(range(lib.n_skills), desc="skill rollouts", leave=False)]
+    out = []
+    paths, grid = skill_videos(lib, media, steps=steps, size=size, seed=seed,
+                               fmt="gif" if gif else "mp4")
+    out.append(f"## Skills\n\nAll {lib.n_skills} skills: [{grid.name}](media/{grid.name}); one "
+               "per skill: " + ", ".join(f"[z={z}](media/{p.name})" for z, p in enumerate(paths)))
+    positions = [r.positions for r in rollouts]
+    if positions[0].shape[1] > 0:
+        plots.skill_trajectories(positions, media / "trajectories.png",
+                                 title=f"{lib.env_name}: {lib.n_skills} skills")
+        out.append("![trajectories](media/trajectories.png)")
+    if positions[0].shape[1] == 2:
+        plots.coverage_map(np.concatenate(positions), media / "coverage.png")
+        out.append("![coverage](media/coverage.png)")
+    true_z = np.concatenate([np.full(len(r.predicted), r.skill) for r in rollouts])
+    pred_z = np.concatenate([r.predicted for r in rollouts])
+    plots.confusion_matrix_plot(confusion_matrix(true_z, pred_z, lib.n_skills),
+                                media / "confusion.png", title="q(z|s) on fresh rollouts")
+    out.append("![confusion matrix](media/confusion.png)")
+    table = pd.DataFrame(per_skill_table(rollouts)).round(3)
+    table.to_csv(media / "skills.csv", index=False)
+    out.append("### Per skill (fresh deterministic rollouts)\n\n" + markdown_table(table))
+    return out
+
+
+def _policy_media(run_dir: Path, config: dict, media: Path, steps, size, gif, seed) -> list[str]:
+    from analysis.policies import load_policy
+    from analysis.video import policy_video
+
+    env, policy = load_policy(run_dir, config, render_size=size)
+    path = policy_video(env, policy, media / f"policy.{'gif' if gif else 'mp4'}", steps=steps, seed=seed)
+    env.close()
+    return [f"## Policy\n\nDeterministic policy: [{path.name}](media/{path.name})"]
+
+
+def _curves(run_dir: Path, media: Path) -> list[str]:
+    df = load_runs([run_dir])
+    out = ["## Learning curves"]
+    for metric in CURVES:
+        if metric in set(df["metric"]):
+            name = metric.replace("/", "_") + ".png"
+            plots.learning_curves(df, metric, media / name)
+            out.append(f"![{metric}](media/{name})")
+    return out
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    rows = ["| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row) + " |"
+            for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
+
+
+def _report(run_dir: Path, config: dict, sections: list[str]) -> str:
+    wide = load_run(run_dir)
+    final = {c: wide[c].dropna().iloc[-1] for c in wide.columns if wide[c].notna().any()}
+    rows = "\n".join(f"| {k} | {v:.4g} |" for k, v in final.items())
+    return "\n\n".join([
+        f"# {run_dir.name}: {config['command']} on {config['env']} (seed {config['seed']})",
+        "## Final metrics\n\n| metric | last value |\n|---|---|\n" + rows,
+        *sections,
+        "## Config\n\n```json\n" + json.dumps(config, indent=2) + "\n```",
+    ]) + "\n"
+
+
+def analyze(dirs: list[str | Path], out: str | Path, metrics: list[str] | None = None) -> Path:
+    """Learning curves (mean and 95% CI over seeds) per algorithm and env for each metric, and a
+    markdown table of final values; returns the path of `out/analysis.md`."""
+    for d in dirs:
+        if not Path(d).is_dir():
+            raise RunDirError(f"{d} is not a directory")
+    df = load_runs(dirs)
+    if df.empty:
+        raise RunDirError(f"no runs found in {', '.join(map(str, dirs))}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    chosen = metrics or [m for m in CURVES if m in set(metrics_of(df))]
+    df = df.assign(group=df["algorithm"] + " / " + df["env"])
+    lines = [f"# Analysis of {df['run'].nunique()} runs", ""]
+    for metric in chosen:
+        require_metric(df, metric)
+        name = metric.replace("/", "_") + ".png"
+        plots.learning_curves(df, metric, out / name, group="group")
+        lines += [f"## {metric}", f"![{metric}]({name})", "",
+                  final_table(df, metric, group="group"), ""]
+    report = out / "analysis.md"
+    report.write_text("\n".join(lines))
+    return report

@@ -1,0 +1,87 @@
+"""run.py visualize and analyze on real short runs: media, report.md, comparison, bad input."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analysis.video import RenderingUnavailable, check_rendering
+from run import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--hidden", "16", "--batch-size", "16", "--learning-starts", "100", "--no-progress",
+         "--eval-episodes", "1"]
+
+
+@pytest.fixture(scope="module")
+def rendering():
+    try:
+        check_rendering()
+    except RenderingUnavailable as e:
+        pytest.skip(f"no headless OpenGL backend: {e}")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    for seed in (0, 1):
+        assert main(["train", "--env", "PointMassGoal-v0", "--total-steps", "300", "--seed", str(seed),
+                     "--eval-every", "100", "--run-dir", str(root / f"sac{seed}"), *SMALL]) == 0
+    assert main(["pretrain", "--skills", "3", "--total-steps", "300", "--disc-hidden", "16",
+                 "--eval-every", "150", "--no-visualize", "--run-dir", str(root / "skills"), *SMALL]) == 0
+    return root
+
+
+def _linked_files_exist(report: Path) -> list[str]:
+    text = report.read_text()
+    links = re.findall(r"\]\((media/[^)]+)\)", text)
+    assert links
+    for link in links:
+        assert (report.parent / link).is_file(), link
+    return links
+
+
+def test_visualize_pretraining_run(rendering, runs):
+    assert main(["visualize", "--run-dir", str(runs / "skills"), "--steps", "20", "--size", "48"]) == 0
+    links = _linked_files_exist(runs / "skills" / "report.md")
+    for name in ("skills_grid.mp4", "skill_2.mp4", "trajectories.png", "coverage.png", "confusion.png",
+                 "eval_disc_accuracy.png"):
+        assert f"media/{name}" in links
+    text = (runs / "skills" / "report.md").read_text()
+    assert "| skill | log_q_z | accuracy |" in text and '"command": "pretrain"' in text
+
+
+def test_visualize_any_run_shows_its_policy(rendering, runs):
+    assert main(["visualize", "--run-dir", str(runs / "sac0"), "--steps", "10", "--size", "48",
+                 "--gif"]) == 0
+    assert "media/policy.gif" in _linked_files_exist(runs / "sac0" / "report.md")
+
+
+def test_analyze_compares_seeds(runs, tmp_path):
+    assert main(["analyze", str(runs / "sac0"), str(runs / "sac1"), "--out", str(tmp_path),
+                 "--metric", "eval/return"]) == 0
+    text = (tmp_path / "analysis.md").read_text()
+    assert "# Analysis of 2 runs" in text and "sac / PointMassGoal-v0" in text
+    assert (tmp_path / "eval_return.png").stat().st_size > 0
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_unknown_metric_lists_the_ones_there_are(runs, tmp_path):
+    proc = _cli("analyze", str(runs / "sac0"), "--out", str(tmp_path), "--metric", "eval/nope")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "eval/return" in proc.stderr
+
+
+def test_visualize_without_checkpoint_is_one_line(runs, tmp_path):
+    run = tmp_path / "copy"
+    run.mkdir()
+    (run / "config.json").write_text((runs / "sac0" / "config.json").read_text())
+    proc = _cli("visualize", "--run-dir", str(run))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "no checkpoint" in proc.stderr
