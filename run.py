@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the videos, plots and report written at the end")
     p.set_defaults(eval_episodes=1)
 
+    p = sub.add_parser("finetune", help="fine-tune the best pretrained skill on a task reward")
+    p.add_argument("--skills-from", required=True, help="run dir of a pretraining run")
+    p.add_argument("--task", required=True, help="the task env, on the skills' robot")
+    p.add_argument("--scratch", action="store_true",
+                   help="SAC from scratch with the same budget and network sizes, for comparison")
+    _common(p, total_steps=50_000, learning_starts=1_000)
+
     p = sub.add_parser("visualize", help="videos, plots and report.md of a run, into RUN_DIR/media")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--steps", type=int, default=None, help="steps per rollout (default: an episode)")
@@ -83,9 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def commands() -> dict:
     from cli.commands import cmd_analyze, cmd_pretrain, cmd_train, cmd_visualize
+    from cli.reuse import cmd_finetune
 
-    return {"train": cmd_train, "pretrain": cmd_pretrain, "visualize": cmd_visualize,
-            "analyze": cmd_analyze}
+    return {"train": cmd_train, "pretrain": cmd_pretrain, "finetune": cmd_finetune,
+            "visualize": cmd_visualize, "analyze": cmd_analyze}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,12 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     from agents.rundir import ConfigError
     from analysis.runs import MetricNotFoundError
     from analysis.video import RenderingUnavailable
-    from envs.registry import UnknownEnvError
+    from envs.registry import RobotMismatchError, UnknownEnvError
 
     try:
         commands()[args.command](args)
     except (CheckpointError, ConfigError, UnknownEnvError, MetricNotFoundError,
-            RenderingUnavailable) as e:
+            RenderingUnavailable, RobotMismatchError) as e:
         print(f"run.py {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:

@@ -53,7 +53,8 @@ def loop_and_sac_config(args: argparse.Namespace) -> tuple:
     return loop, sac
 
 
-def resolve_config(args: argparse.Namespace, extra: dict | None = None) -> RunConfig:
+def resolve_config(args: argparse.Namespace, extra: dict | None = None,
+                   sac_overrides: dict | None = None) -> RunConfig:
     """The run's config: from the flags for a new run, from config.json for --resume (where
     only --total-steps may change, to extend a run)."""
     if args.resume:
@@ -66,14 +67,17 @@ def resolve_config(args: argparse.Namespace, extra: dict | None = None) -> RunCo
         raise RunDirError(f"{args.run_dir} already holds a run: pass --resume to continue it, "
                           "or choose another --run-dir")
     loop, sac = loop_and_sac_config(args)
+    if sac_overrides:
+        sac = replace(sac, **sac_overrides)
     return RunConfig(command=args.command, env=args.env, seed=args.seed, device=args.device,
                      threads=args.threads, loop=asdict(loop), sac=asdict(sac), extra=extra or {})
 
 
-def build_and_run(args: argparse.Namespace, cfg: RunConfig, make_plugin=None) -> None:
+def build_and_run(args: argparse.Namespace, cfg: RunConfig, make_plugin=None, init_agent=None) -> None:
     """Build env, agent and (optionally) a skill plug-in from `cfg`, and run the one loop.
 
-    `make_plugin(env, eval_env)` returns (plugin, feature_fn, evaluate) for skill methods."""
+    `make_plugin(env, eval_env)` returns (plugin, feature_fn, evaluate) for skill methods;
+    `init_agent(agent)` sets a new agent's weights (fine-tuning starts from pretrained ones)."""
     from agents.loop import LoopConfig, OffPolicyLoop, evaluate_returns
     from agents.rundir import config_from_dict, write_config
     from agents.sac import SAC, SACConfig
@@ -92,6 +96,8 @@ def build_and_run(args: argparse.Namespace, cfg: RunConfig, make_plugin=None) ->
             return evaluate_returns(eval_env, policy, loop_cfg.eval_episodes)
     obs_dim = env.observation_space.shape[0] + (plugin.n_skills if plugin else 0)
     agent = SAC(obs_dim, env.action_space.shape[0], sac_cfg, device=cfg.device)
+    if init_agent is not None:
+        init_agent(agent)
     write_config(args.run_dir, cfg)
     loop = OffPolicyLoop(loop_cfg, env, agent, evaluate, args.run_dir, plugin=plugin,
                          feature_fn=feature_fn)

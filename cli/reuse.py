@@ -1,0 +1,63 @@
+"""run.py finetune and hierarchy: skills from a pretraining run put to work on a task."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+from cli.runs import build_and_run, resolve_config
+
+
+def _library(args: argparse.Namespace):
+    from envs.registry import check_same_robot
+    from skills.library import SkillLibrary
+
+    lib = SkillLibrary.load(args.skills_from, device=args.device)
+    check_same_robot(lib.env_name, args.task)
+    return lib
+
+
+def cmd_finetune(args: argparse.Namespace) -> None:
+    """Evaluate every skill on the task, pick the best, and train SAC from its pretrained actor
+    and critics with that skill fixed; or, with --scratch, SAC from scratch on the same budget."""
+    from envs.registry import make_env
+    from skills.reuse import FixedSkill, skill_task_returns
+
+    args.env = args.task
+    lib = _library(args)
+    extra = {"skills_from": str(args.skills_from), "scratch": args.scratch, "n_skills": lib.n_skills}
+    cfg = resolve_config(args, extra=extra, sac_overrides={"hidden": lib.agent.cfg.hidden})
+    if cfg.extra["scratch"]:
+        build_and_run(args, cfg)
+        return
+    if "skill" not in cfg.extra:  # a new run: choose the skill (a resumed one has it)
+        returns = skill_task_returns(lib, lambda: make_env(cfg.env, seed=cfg.seed + 10_000),
+                                     cfg.loop["eval_episodes"])
+        _write_skill_returns(Path(args.run_dir), returns)
+        print("task return per skill: " + ", ".join(f"z={z}: {r:.1f}" for z, r in enumerate(returns))
+              + f"; fine-tuning z={int(returns.argmax())}")
+        extra = dict(cfg.extra, skill=int(returns.argmax()), skill_returns=returns.tolist())
+        # the skill already acts better than chance: no random warm-up
+        cfg = replace(cfg, extra=extra, loop=dict(cfg.loop, random_warmup=False))
+    skill = int(cfg.extra["skill"])
+
+    def init_agent(agent) -> None:
+        # Networks and temperature from pretraining; fresh optimizers for the new reward.
+        pre = lib.agent
+        agent.actor.load_state_dict(pre.actor.state_dict())
+        agent.critic.load_state_dict(pre.critic.state_dict())
+        agent.critic_target.load_state_dict(pre.critic_target.state_dict())
+        agent.log_alpha.data.copy_(pre.log_alpha.data)
+
+    build_and_run(args, cfg, lambda env, eval_env: (FixedSkill(skill, lib.n_skills), None, None),
+                  init_agent=init_agent)
+
+
+def _write_skill_returns(run_dir: Path, returns) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "skill_returns.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["skill", "task_return"])
+        w.writerows(enumerate(float(r) for r in returns))
