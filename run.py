@@ -73,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="SAC from scratch with the same budget and network sizes, for comparison")
     _common(p, total_steps=50_000, learning_starts=1_000)
 
+    p = sub.add_parser("hierarchy", help="a maxent controller over pretrained skills on a task")
+    p.add_argument("--skills-from", required=True, help="run dir of a pretraining run")
+    p.add_argument("--task", required=True, help="the task env, on the skills' robot")
+    p.add_argument("--steps-per-skill", type=int, default=10, help="k: robot steps per skill choice")
+    _common(p, total_steps=20_000, learning_starts=1_000)
+    p.set_defaults(hidden=[64, 64], batch_size=64, lr=1e-3)
+
     p = sub.add_parser("visualize", help="videos, plots and report.md of a run, into RUN_DIR/media")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--steps", type=int, default=None, help="steps per rollout (default: an episode)")
@@ -90,10 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def commands() -> dict:
     from cli.commands import cmd_analyze, cmd_pretrain, cmd_train, cmd_visualize
-    from cli.reuse import cmd_finetune
+    from cli.reuse import cmd_finetune, cmd_hierarchy
 
     return {"train": cmd_train, "pretrain": cmd_pretrain, "finetune": cmd_finetune,
-            "visualize": cmd_visualize, "analyze": cmd_analyze}
+            "hierarchy": cmd_hierarchy, "visualize": cmd_visualize, "analyze": cmd_analyze}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from cli.runs import build_and_run, resolve_config
@@ -53,6 +53,32 @@ def cmd_finetune(args: argparse.Namespace) -> None:
 
     build_and_run(args, cfg, lambda env, eval_env: (FixedSkill(skill, lib.n_skills), None, None),
                   init_agent=init_agent)
+
+
+def cmd_hierarchy(args: argparse.Namespace) -> None:
+    """A maxent discrete controller (soft Q-learning, auto-tuned alpha) that picks one of the K
+    frozen skills every k steps of the task; --total-steps counts the robot's steps."""
+    from agents.discrete import DiscreteConfig, SoftQ
+    from agents.rundir import ConfigError, config_from_dict
+    from envs.skill_env import SkillEnv
+
+    if args.steps_per_skill < 1:
+        raise ConfigError(f"--steps-per-skill must be at least 1, got {args.steps_per_skill}")
+    args.env = args.task
+    lib = _library(args)
+    discrete = DiscreteConfig(
+        hidden=tuple(args.hidden), q_lr=args.lr, alpha_lr=args.lr, gamma=args.gamma,
+        batch_size=args.batch_size, gradient_steps=args.gradient_steps,
+        learning_starts=args.learning_starts, alpha=args.alpha)
+    extra = {"skills_from": str(args.skills_from), "steps_per_skill": args.steps_per_skill,
+             "n_skills": lib.n_skills, "discrete": asdict(discrete)}
+    cfg = resolve_config(args, extra=extra)
+    cfg = replace(cfg, sac={})  # the controller is not SAC; its config is extra["discrete"]
+    discrete = config_from_dict(DiscreteConfig, cfg.extra["discrete"])
+    k = int(cfg.extra["steps_per_skill"])
+    build_and_run(args, cfg, wrap_env=lambda env: SkillEnv(env, lib, k),
+                  make_agent=lambda obs_dim, space: SoftQ(obs_dim, int(space.n), discrete,
+                                                          device=cfg.device))
 
 
 def _write_skill_returns(run_dir: Path, returns) -> None:

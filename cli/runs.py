@@ -73,11 +73,14 @@ def resolve_config(args: argparse.Namespace, extra: dict | None = None,
                      threads=args.threads, loop=asdict(loop), sac=asdict(sac), extra=extra or {})
 
 
-def build_and_run(args: argparse.Namespace, cfg: RunConfig, make_plugin=None, init_agent=None) -> None:
+def build_and_run(args: argparse.Namespace, cfg: RunConfig, make_plugin=None, init_agent=None,
+                  wrap_env=None, make_agent=None) -> None:
     """Build env, agent and (optionally) a skill plug-in from `cfg`, and run the one loop.
 
     `make_plugin(env, eval_env)` returns (plugin, feature_fn, evaluate) for skill methods;
-    `init_agent(agent)` sets a new agent's weights (fine-tuning starts from pretrained ones)."""
+    `init_agent(agent)` sets a new agent's weights (fine-tuning starts from pretrained ones);
+    `wrap_env(env)` wraps train and eval envs (the hierarchy's SkillEnv);
+    `make_agent(obs_dim, action_space)` replaces SAC (the hierarchy's discrete agent)."""
     from agents.loop import LoopConfig, OffPolicyLoop, evaluate_returns
     from agents.rundir import config_from_dict, write_config
     from agents.sac import SAC, SACConfig
@@ -88,6 +91,8 @@ def build_and_run(args: argparse.Namespace, cfg: RunConfig, make_plugin=None, in
     setup_torch(cfg)
     env = make_env(cfg.env, seed=cfg.seed)
     eval_env = make_env(cfg.env, seed=cfg.seed + 10_000)
+    if wrap_env is not None:
+        env, eval_env = wrap_env(env), wrap_env(eval_env)
     plugin, feature_fn, evaluate = None, None, None
     if make_plugin is not None:
         plugin, feature_fn, evaluate = make_plugin(env, eval_env)
@@ -95,7 +100,10 @@ def build_and_run(args: argparse.Namespace, cfg: RunConfig, make_plugin=None, in
         def evaluate(policy):
             return evaluate_returns(eval_env, policy, loop_cfg.eval_episodes)
     obs_dim = env.observation_space.shape[0] + (plugin.n_skills if plugin else 0)
-    agent = SAC(obs_dim, env.action_space.shape[0], sac_cfg, device=cfg.device)
+    if make_agent is None:
+        agent = SAC(obs_dim, env.action_space.shape[0], sac_cfg, device=cfg.device)
+    else:
+        agent = make_agent(obs_dim, env.action_space)
     if init_agent is not None:
         init_agent(agent)
     write_config(args.run_dir, cfg)

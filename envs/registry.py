@@ -43,6 +43,12 @@ register_project_env("PointMassGoal-v0", "envs.point_mass:PointMassEnv", 100, "x
                      goal=(2.5, 2.5))
 register_project_env("PointMassGoalSparse-v0", "envs.point_mass:PointMassEnv", 100, "xy",
                      "PointMass", goal=(2.5, 2.5), sparse=True)
+# The DIAYN paper's downstream tasks (envs/tasks.py). Here and not in envs/tasks.py: importing that
+# module imports mujoco, which fixes its GL backend before analysis.video can choose one.
+register_project_env("CheetahHurdle-v0", "envs.tasks:CheetahHurdleEnv", 1000, "x", "HalfCheetah-v5")
+register_project_env("AntLowGear-v0", "envs.tasks:AntLowGearEnv", 1000, "xy", "AntLowGear")
+# 2000 steps (100 s) for the 20 m walk, 0.2 m/s on average: the gear-30 motors are 5x weaker.
+register_project_env("AntWaypoints-v0", "envs.tasks:AntWaypointsEnv", 2000, "xy", "AntLowGear")
 
 
 def robot_of(name: str) -> str:
@@ -56,6 +62,24 @@ def env_names() -> list[str]:
 
 class UnknownEnvError(ValueError):
     pass
+
+
+class RobotMismatchError(ValueError):
+    """Skills learned on one robot were asked to act on another."""
+
+
+def check_same_robot(skills_env: str, task_env: str) -> None:
+    """Raise unless skills pretrained on `skills_env` can act in `task_env`: a skill policy only
+    makes sense on the body (and observation) it was learned on (DIAYN paper, Sec. 4.2.2)."""
+    for name in (skills_env, task_env):
+        if name not in env_names():
+            raise UnknownEnvError(f"unknown env {name!r}; valid names: {', '.join(env_names())}")
+    skills_robot, task_robot = robot_of(skills_env), robot_of(task_env)
+    if skills_robot != task_robot:
+        same = [n for n in env_names() if robot_of(n) == task_robot and n != task_env]
+        raise RobotMismatchError(
+            f"skills from {skills_env} (robot {skills_robot}) cannot run {task_env} (robot "
+            f"{task_robot}); pretrain skills on {' or '.join(same) or task_env}")
 
 
 def make_env(name: str, seed: int | None = None, render_mode: str | None = None, **kwargs) -> gym.Env:
@@ -91,3 +115,4 @@ def env_features(env: gym.Env) -> dict[str, Callable[[], np.ndarray]]:
     if position == "xy":
         feats["xy"] = lambda: data.qpos[:2].astype(np.float32)
     return feats
+

@@ -103,12 +103,8 @@ def test_skill_is_stored_with_every_transition(tmp_path):
     assert len(set(skills[:, 0])) > 1
 
 
-def test_pretraining_discovers_distinguishable_skills(tmp_path):
-    code = main(["pretrain", "--env", "PointMass-v0", "--skills", "4", "--total-steps", "4000",
-                 "--learning-starts", "1000", "--hidden", "64", "64", "--disc-hidden", "64", "64",
-                 "--lr", "1e-3", "--eval-every", "4000", "--seed", "0", "--run-dir", str(tmp_path),
-                 "--no-progress", "--threads", "1"])
-    assert code == 0
+def test_pretraining_discovers_distinguishable_skills(pointmass_skills):
+    tmp_path = pointmass_skills
     df = pd.read_csv(tmp_path / "metrics.csv")
     evals = df.dropna(subset=["eval/disc_accuracy"])
     assert evals["eval/disc_accuracy"].iloc[0] < 0.5  # chance is 0.25 before training

@@ -1,0 +1,77 @@
+"""SkillEnv: the DIAYN paper's hierarchy as an env (Eysenbach et al. 2018, arXiv 1802.06070,
+Sec. 4.2.2): a meta-controller's action is a skill index z, and one of its steps runs the frozen
+skill policy pi(a | s, z) for k steps of the task.
+
+Because the hierarchy is a plain `gymnasium.Env` with a Discrete(K) action space, any agent
+drives it: our discrete maxent agent, or a Stable-Baselines3 PPO / DQN. The skills never train.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+class SkillPolicy(Protocol):
+    """What SkillEnv needs of a skill set (skills.library.SkillLibrary is one)."""
+
+    n_skills: int
+
+    def act(self, obs: np.ndarray, z: int, deterministic: bool = True) -> np.ndarray:
+        """The low-level action of skill z in the task's observation `obs`."""
+        ...
+
+
+class SkillEnv(gym.Env):
+    """Run skill z for `steps_per_skill` low-level steps of `task_env` per step(z).
+
+    The reward is the sum of the task's rewards over those steps (undiscounted: the paper's
+    meta-controller is trained on the task reward accumulated while a skill runs). The macro
+    step ends early if the task's episode does, and terminated / truncated are the task's own,
+    so an agent bootstraps through the task's time limit and not through its terminations.
+    Skills act deterministically (their mean action), as the paper's frozen skills do.
+    """
+
+    def __init__(self, task_env: gym.Env, library: SkillPolicy, steps_per_skill: int):
+        if steps_per_skill < 1:
+            raise ValueError(f"steps_per_skill must be at least 1 (got {steps_per_skill})")
+        self.task_env = task_env
+        self.library = library
+        self.steps_per_skill = steps_per_skill
+        self.observation_space = task_env.observation_space
+        self.action_space = spaces.Discrete(library.n_skills)
+        self.metadata = dict(task_env.metadata)
+        self.render_mode = task_env.render_mode
+        self._obs: np.ndarray | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._obs, info = self.task_env.reset(seed=seed, options=options)
+        return self._obs, info
+
+    def step(self, z):
+        if self._obs is None:
+            raise RuntimeError("SkillEnv.step called before reset")
+        if not self.action_space.contains(z):
+            raise ValueError(f"skill {z!r} is not in {self.action_space}")
+        z = int(z)
+        total, n = 0.0, 0
+        terminated = truncated = False
+        info: dict[str, Any] = {}
+        while n < self.steps_per_skill and not (terminated or truncated):
+            action = self.library.act(self._obs, z, deterministic=True)
+            self._obs, reward, terminated, truncated, info = self.task_env.step(action)
+            total += float(reward)
+            n += 1
+        # The task's last info, plus what the meta-controller's own bookkeeping needs.
+        info = {**info, "low_level_steps": n, "skill": z}
+        return self._obs, total, bool(terminated), bool(truncated), info
+
+    def render(self):
+        return self.task_env.render()
+
+    def close(self) -> None:
+        self.task_env.close()

@@ -1,0 +1,139 @@
+"""SkillEnv: one Discrete action runs a frozen skill for exactly k task steps, sums their
+reward, stops with the task's episode, and any Gymnasium agent (here SB3's PPO) can drive it."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from envs.registry import make_env
+from envs.skill_env import SkillEnv
+
+DIRECTIONS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [1.0, 1.0]])
+
+
+class PushLibrary:
+    """A fake skill set for the point mass: skill z pushes with full force in DIRECTIONS[z]."""
+
+    n_skills = len(DIRECTIONS)
+
+    def __init__(self):
+        self.calls: list[int] = []
+
+    def act(self, obs: np.ndarray, z: int, deterministic: bool = True) -> np.ndarray:
+        assert deterministic and obs.shape == (4,)
+        self.calls.append(z)
+        return DIRECTIONS[z].astype(np.float32)
+
+
+class Recorder(gym.Wrapper):
+    """Counts the task's steps and keeps each action, the observation it was taken in, and the
+    reward it got."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.rewards: list[float] = []
+        self.actions: list[np.ndarray] = []
+        self.states: list[np.ndarray] = []
+
+    def reset(self, **kwargs):
+        self.obs, info = self.env.reset(**kwargs)
+        return self.obs, info
+
+    def step(self, action):
+        self.states.append(self.obs)
+        self.obs, r, terminated, truncated, info = self.env.step(action)
+        self.rewards.append(r)
+        self.actions.append(np.asarray(action))
+        return self.obs, r, terminated, truncated, info
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """A real (tiny, barely trained) DIAYN skill set on the point mass: a few seconds."""
+    from run import main
+    from skills.library import SkillLibrary
+
+    d = tmp_path_factory.mktemp("skills") / "run"
+    assert main(["pretrain", "--skills", "3", "--total-steps", "300", "--learning-starts", "100",
+                 "--hidden", "16", "--disc-hidden", "16", "--batch-size", "16", "--run-dir", str(d),
+                 "--no-progress", "--threads", "1", "--no-visualize", "--eval-every", "300",
+                 "--eval-episodes", "1"]) in (0, None)
+    return SkillLibrary.load(d)
+
+
+@pytest.mark.parametrize("k", [1, 7])
+def test_each_action_runs_the_skill_k_steps_and_sums_the_reward(k):
+    task = Recorder(make_env("PointMassGoal-v0", seed=0))
+    lib = PushLibrary()
+    env = SkillEnv(task, lib, steps_per_skill=k)
+    obs, _ = env.reset(seed=0)
+    assert env.action_space == gym.spaces.Discrete(4) and env.observation_space == task.observation_space
+    for i, z in enumerate([0, 1, 3]):
+        obs, r, terminated, truncated, info = env.step(z)
+        assert len(task.rewards) == (i + 1) * k and info["low_level_steps"] == k
+        assert r == pytest.approx(sum(task.rewards[-k:])) and r < 0  # dense reward: -distance
+        np.testing.assert_array_equal(task.actions[-1], DIRECTIONS[z])
+        assert lib.calls[-k:] == [z] * k and not (terminated or truncated)
+        np.testing.assert_array_equal(obs, task.unwrapped._get_obs())  # the last observation
+        assert "distance" in info and info["skill"] == z  # the task's last info comes through
+
+
+def test_macro_step_stops_when_the_task_terminates():
+    env = SkillEnv(make_env("PointMassGoalSparse-v0", seed=0), PushLibrary(), steps_per_skill=50)
+    env.reset(seed=0)
+    _, r, terminated, truncated, info = env.step(3)  # straight at the goal (2.5, 2.5)
+    assert terminated and not truncated and r == 1.0 and info["success"]
+    assert 5 < info["low_level_steps"] < 50
+
+
+def test_macro_step_stops_at_the_time_limit():
+    env = SkillEnv(make_env("PointMass-v0", seed=0), PushLibrary(), steps_per_skill=30)
+    env.reset(seed=0)
+    steps = []
+    truncated = False
+    while not truncated:
+        _, _, terminated, truncated, info = env.step(2)
+        steps.append(info["low_level_steps"])
+        assert not terminated
+    assert steps == [30, 30, 30, 10]  # 100-step episodes
+
+
+def test_rejects_skills_that_do_not_exist():
+    env = SkillEnv(make_env("PointMass-v0", seed=0), PushLibrary(), steps_per_skill=2)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="skill 4"):
+        env.step(4)
+
+
+def test_check_env_passes_with_fake_and_real_skills(library):
+    check_env(SkillEnv(make_env("PointMassGoal-v0"), PushLibrary(), 5), skip_render_check=True)
+    check_env(SkillEnv(make_env("PointMassGoal-v0"), library, 5), skip_render_check=True)
+
+
+def test_real_library_drives_the_task(library):
+    task = Recorder(make_env("PointMassGoal-v0", seed=0))
+    env = SkillEnv(task, library, steps_per_skill=4)
+    obs, _ = env.reset(seed=0)
+    for z in (2, 0):
+        obs, r, *_, info = env.step(z)
+        assert info["low_level_steps"] == 4 and r == pytest.approx(sum(task.rewards[-4:]))
+        # Each low-level action is the frozen skill's deterministic action in the state it met.
+        for state, action in zip(task.states[-4:], task.actions[-4:]):
+            np.testing.assert_allclose(action, library.act(state, z, deterministic=True))
+    assert not np.allclose(library.act(obs, 0), library.act(obs, 2))  # the skill z matters
+    assert env.action_space.n == library.n_skills == 3
+
+
+def test_stable_baselines3_ppo_drives_skill_env(library):
+    from stable_baselines3 import PPO
+
+    env = SkillEnv(make_env("PointMassGoal-v0", seed=0), library, steps_per_skill=5)
+    model = PPO("MlpPolicy", env, n_steps=100, batch_size=50, n_epochs=2, seed=0, device="cpu",
+                policy_kwargs={"net_arch": [16]})
+    model.learn(total_timesteps=300)
+    assert model.num_timesteps >= 300
+    obs, _ = env.reset(seed=1)
+    z, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(int(z))
+    env.step(int(z))

@@ -1,0 +1,153 @@
+"""The DIAYN paper's downstream tasks: registered, valid Gymnasium envs, on the robots the skills
+learned on; hurdles that block; gear 30; waypoints rewarded once each, in order."""
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from envs.registry import (
+    RobotMismatchError,
+    UnknownEnvError,
+    check_same_robot,
+    env_features,
+    env_names,
+    make_env,
+    robot_of,
+)
+from envs.tasks import WAYPOINTS
+
+TASKS = ["CheetahHurdle-v0", "AntLowGear-v0", "AntWaypoints-v0"]
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_task_passes_check_env_and_is_registered(name):
+    assert name in env_names()
+    check_env(make_env(name).unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("task, robot_env, feature", [
+    ("CheetahHurdle-v0", "HalfCheetah-v5", "x"),
+    ("AntLowGear-v0", "Ant-v5", "xy"),
+    ("AntWaypoints-v0", "Ant-v5", "xy"),
+])
+def test_task_keeps_the_robots_observation_and_exposes_positions(task, robot_env, feature):
+    env = make_env(task, seed=0)
+    assert env.observation_space.shape == make_env(robot_env).observation_space.shape
+    env.step(env.action_space.sample())
+    np.testing.assert_allclose(env_features(env)[feature](), env.unwrapped.data.qpos[:len(feature)],
+                               rtol=1e-6)
+
+
+def test_cheetah_hurdle_is_half_cheetah_until_a_hurdle_is_touched():
+    # Same seed, same actions, first 10 steps (no hurdle within reach): same states, and the
+    # reward is the x-velocity alone (no control cost).
+    hurdle, plain = make_env("CheetahHurdle-v0", seed=3), make_env("HalfCheetah-v5", seed=3)
+    np.testing.assert_array_equal(hurdle.reset(seed=3)[0], plain.reset(seed=3)[0])
+    assert hurdle.unwrapped.model.body_mass.sum() == pytest.approx(14.0)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        a = rng.uniform(-1, 1, 6).astype(np.float32)
+        obs_h, r_h, *_, info = hurdle.step(a)
+        obs_p, *_ = plain.step(a)
+        np.testing.assert_allclose(obs_h, obs_p, atol=1e-9)
+        assert r_h == pytest.approx(info["x_velocity"]) and r_h != 0.0
+
+
+def test_hurdles_are_where_the_paper_puts_them():
+    model = make_env("CheetahHurdle-v0").unwrapped.model
+    xs = sorted(model.geom(f"hurdle_{i}").pos[0] for i in range(21))
+    np.testing.assert_allclose(xs, -1.0 + 3.0 * np.arange(21))
+    box = model.geom("hurdle_1")
+    np.testing.assert_allclose([2 * box.size[0], 2 * box.size[2], box.pos[2] + box.size[2]],
+                               [0.1, 0.25, 0.25])
+
+
+def _pushed_x(name: str, force: float = 60.0, steps: int = 100) -> float:
+    """Final x of a cheetah whose torso is pushed forward by a constant force, joints idle."""
+    env = make_env(name, seed=0)
+    env.reset(seed=0)
+    data, torso = env.unwrapped.data, env.unwrapped.model.body("torso").id
+    for _ in range(steps):
+        data.xfrc_applied[torso, 0] = force
+        env.step(np.zeros(6, dtype=np.float32))
+    return float(data.qpos[0])
+
+
+def test_hurdle_blocks_a_cheetah_that_does_not_jump():
+    # The same push carries the cheetah far on open ground but not past the hurdle at x = 2:
+    # its front leg (about 0.6 m ahead of the root) hits the hurdle.
+    assert _pushed_x("HalfCheetah-v5") > 5.0
+    assert _pushed_x("CheetahHurdle-v0") < 2.0 - 0.3
+
+
+@pytest.mark.parametrize("name", ["AntLowGear-v0", "AntWaypoints-v0"])
+def test_low_gear_ant_has_gear_30(name):
+    np.testing.assert_array_equal(make_env(name).unwrapped.model.actuator_gear[:, 0], np.full(8, 30.0))
+    np.testing.assert_array_equal(make_env("Ant-v5").unwrapped.model.actuator_gear[:, 0], np.full(8, 150.0))
+
+
+def _teleport_and_step(env, xy) -> tuple[float, bool, dict]:
+    """Put the ant's torso at x-y `xy`, at rest, and take one step with idle motors."""
+    u = env.unwrapped
+    qpos = u.init_qpos.copy()
+    qpos[:2] = xy
+    u.set_state(qpos, np.zeros(u.model.nv))
+    _, r, terminated, truncated, info = env.step(np.zeros(8, dtype=np.float32))
+    assert not truncated
+    return r, terminated, info
+
+
+def test_waypoints_pay_once_each_in_order_then_end_the_episode():
+    env = make_env("AntWaypoints-v0", seed=0)
+    for _ in range(2):  # a second episode: reset starts again from the first waypoint
+        env.reset(seed=0)
+        assert _teleport_and_step(env, (0.0, 0.0))[:2] == (0.0, False)  # start is not a waypoint
+        total = 0.0
+        for i, wp in enumerate(WAYPOINTS):
+            r, terminated, info = _teleport_and_step(env, np.add(wp, (0.2, -0.2)))
+            total += r
+            assert r == 1.0 and info["waypoint"] == i + 1
+            assert terminated == (i == len(WAYPOINTS) - 1)
+        assert total == 5.0 and info["success"]
+
+
+def test_waypoints_out_of_order_or_too_far_pay_nothing():
+    env = make_env("AntWaypoints-v0", seed=0)
+    env.reset(seed=0)
+    for xy in [WAYPOINTS[1], WAYPOINTS[2], (4.0, 0.7), (3.3, 0.0)]:
+        r, terminated, info = _teleport_and_step(env, xy)
+        assert (r, terminated, info["waypoint"]) == (0.0, False, 0)
+    assert _teleport_and_step(env, WAYPOINTS[0])[0] == 1.0
+    assert _teleport_and_step(env, WAYPOINTS[0])[0] == 0.0  # it now wants (4, 4)
+
+
+def test_tasks_know_their_robot():
+    assert robot_of("CheetahHurdle-v0") == "HalfCheetah-v5"
+    assert robot_of("AntWaypoints-v0") == robot_of("AntLowGear-v0") == "AntLowGear"
+    assert robot_of("PointMassGoal-v0") == "PointMass"
+    assert make_env("AntWaypoints-v0").spec.max_episode_steps == 2000
+
+
+@pytest.mark.parametrize("skills, task", [
+    ("HalfCheetah-v5", "CheetahHurdle-v0"),
+    ("AntLowGear-v0", "AntWaypoints-v0"),
+    ("PointMass-v0", "PointMassGoalSparse-v0"),
+])
+def test_same_robot_passes(skills, task):
+    check_same_robot(skills, task)
+
+
+@pytest.mark.parametrize("skills, task, message", [
+    ("Ant-v5", "AntWaypoints-v0", r"Ant-v5 \(robot Ant-v5\).*AntWaypoints-v0 \(robot AntLowGear\)"),
+    ("PointMass-v0", "CheetahHurdle-v0", r"robot PointMass.*robot HalfCheetah-v5"),
+    ("AntLowGear-v0", "CheetahHurdle-v0", r"robot AntLowGear.*robot HalfCheetah-v5"),
+])
+def test_different_robots_are_refused_in_one_line(skills, task, message):
+    with pytest.raises(RobotMismatchError, match=message) as e:
+        check_same_robot(skills, task)
+    assert "\n" not in str(e.value)
+
+
+def test_robot_check_of_unknown_env():
+    with pytest.raises(UnknownEnvError, match="NoSuchEnv-v0"):
+        check_same_robot("NoSuchEnv-v0", "CheetahHurdle-v0")
