@@ -21,7 +21,9 @@ def load_policy(run_dir: str | Path, config: dict, render_size: int = 240
     if command not in ("train", "finetune"):
         raise RunDirError(f"no policy video for a {command!r} run")
     state = load_checkpoint(Path(run_dir) / "checkpoints")
-    env = make_env(config["env"], render_mode="rgb_array", width=render_size, height=render_size)
+    from analysis.video import video_env
+
+    env = video_env(lambda **kw: make_env(config["env"], **kw), render_size)
     obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
     skill = config["extra"].get("skill")
     n_skills = config["extra"].get("n_skills", 0) if skill is not None else 0

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 
 _PROBE = "import mujoco; c = mujoco.GLContext(8, 8); c.make_current(); c.free()"
@@ -54,6 +55,27 @@ def fast_render_settings(env) -> None:
     model = env.unwrapped.model
     model.light_castshadow[:] = 0
     model.mat_reflectance[:] = 0
+
+
+class FollowRobot(gym.Wrapper):
+    """Points the free camera at the robot's torso before each frame. Gymnasium's robots render
+    with a free camera that stays where the episode started, so a running cheetah leaves the
+    picture; envs with a fixed camera of their own (PointMass's top view) are left alone."""
+
+    def render(self):
+        renderer = self.env.unwrapped.mujoco_renderer
+        if renderer.camera_id in (None, -1):
+            viewer = renderer._get_viewer(self.env.unwrapped.render_mode)
+            viewer.cam.lookat[:2] = self.env.unwrapped.data.xpos[1][:2]
+        return self.env.render()
+
+
+def video_env(make, size: int):
+    """A rendering env from `make(render_mode=..., width=..., height=...)`, fast and following
+    the robot."""
+    env = FollowRobot(make(render_mode="rgb_array", width=size, height=size))
+    fast_render_settings(env)
+    return env
 
 
 def label(frame: np.ndarray, text: str) -> np.ndarray:
@@ -104,8 +126,7 @@ def skill_videos(library, out_dir: str | Path, steps: int | None = None, size: i
     """One video per skill (`skill_<z>.mp4`) and one grid of all skills (`skills_grid.mp4`)."""
     select_gl_backend()
     out_dir = Path(out_dir)
-    env = library.make_env(render_mode="rgb_array", width=size, height=size)
-    fast_render_settings(env)
+    env = video_env(library.make_env, size)
     fps = int(env.metadata.get("render_fps", 30))
     videos, paths = [], []
     for z in range(library.n_skills):
@@ -120,8 +141,8 @@ def skill_videos(library, out_dir: str | Path, steps: int | None = None, size: i
 
 
 def policy_video(env, policy, path: str | Path, steps: int | None = None, seed: int = 0) -> Path:
-    """A video of one episode (or `steps` steps) of `policy(obs) -> action` on a rendering env."""
-    fast_render_settings(env)
+    """A video of one episode (or `steps` steps) of `policy(obs) -> action` on a rendering env
+    (from `video_env`)."""
     obs, _ = env.reset(seed=seed)
     frames = [env.render()]
     t = 0

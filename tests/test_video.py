@@ -4,7 +4,14 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from analysis.video import RenderingUnavailable, check_rendering, policy_video, skill_videos, tile
+from analysis.video import (
+    RenderingUnavailable,
+    check_rendering,
+    policy_video,
+    skill_videos,
+    tile,
+    video_env,
+)
 from run import main
 
 
@@ -52,7 +59,7 @@ def test_frames_are_those_of_the_rollout(rendering, library):
 
 
 def test_gif_and_policy_video(rendering, library, tmp_path):
-    env = library.make_env(render_mode="rgb_array", width=48, height=48)
+    env = video_env(library.make_env, 48)
     path = policy_video(env, lambda obs: library.act(obs, 1), tmp_path / "policy.gif", steps=7)
     assert iio.imread(path).shape[0] == 8
 
@@ -69,3 +76,19 @@ def test_tile_puts_each_video_in_its_own_labelled_cell():
         assert cell[-1, -1, 0] == 10 * (i + 1)  # the video's pixels, away from the label
         assert (cell[:10, :10] != 10 * (i + 1)).any()  # the label
     assert (frame[20:, 60:] == 255).all()  # the sixth cell stays empty
+
+
+def test_camera_follows_a_running_robot(rendering):
+    from envs.registry import make_env
+
+    env = video_env(lambda **kw: make_env("HalfCheetah-v5", **kw), 64)
+    env.reset(seed=0)
+    first = env.render()
+    env.unwrapped.data.qpos[0] += 20.0  # carry the cheetah 20 m down the track
+    import mujoco
+
+    mujoco.mj_forward(env.unwrapped.model, env.unwrapped.data)
+    moved = env.render()
+    # the robot is still in the picture: the frame looks like the first, not like empty floor
+    # (a camera left behind shows empty floor: a mean difference of about 3 at this size)
+    assert np.abs(moved.astype(float) - first.astype(float)).mean() < 0.5
