@@ -1,0 +1,197 @@
+"""Soft Q-learning for `Discrete` action spaces, with a temperature tuned to an entropy target.
+
+Why soft Q-learning and not discrete SAC: with a finite action set the maximum-entropy policy
+is known in closed form from Q, pi(a|s) = softmax(Q(s, .)/alpha) (Haarnoja et al. 2017,
+1702.08165, eq. 6), so there is no actor to fit. Discrete SAC (Christodoulou 2019, 1910.07207)
+fits an actor to that same softmax by gradient descent and adds a second place to go wrong:
+with its default target entropy 0.98 log|A| the temperature climbs until the policy is almost
+uniform, and the actor/critic pair is known to stall or collapse (Zhou et al. 2022,
+"Revisiting discrete soft actor-critic", 2209.10081). Soft Q-learning is DQN with a soft max
+in the target, as robust as DQN, and one network cheaper per update.
+
+The temperature is learned as in SAC (1812.05905 eq. 18): the entropy of the Boltzmann policy
+grows with alpha for a fixed Q, so a gradient step on log alpha towards an entropy target
+(a fraction of log|A|) is a stable controller. That matters for the meta-controller of a
+hierarchy, whose rewards are sums over k steps and whose Q-gaps have no known scale: a fixed
+alpha that is right for CartPole would be far too hot or too cold there.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from agents.buffer import Batch
+from agents.nets import mlp
+from agents.sac import alpha_loss, polyak_update
+
+
+@dataclass(frozen=True)
+class DiscreteConfig:
+    hidden: tuple[int, ...] = (64, 64)
+    """hidden layer sizes of the Q-network"""
+    q_lr: float = 1e-3
+    """Adam learning rate of the Q-network"""
+    alpha_lr: float = 1e-3
+    """Adam learning rate of log_alpha"""
+    gamma: float = 0.99
+    """discount factor (for a meta-controller acting every k steps, the k-step discount)"""
+    tau: float = 0.01
+    """Polyak averaging coefficient of the target Q-network"""
+    target_update_interval: int = 1
+    """gradient steps between Polyak updates of the target Q-network"""
+    batch_size: int = 64
+    """transitions per gradient step"""
+    gradient_steps: int = 1
+    """gradient steps per environment step (the update-to-data ratio)"""
+    learning_starts: int = 1000
+    """environment steps of uniform random actions before the first update"""
+    buffer_size: int = 100_000
+    """replay buffer capacity"""
+    max_grad_norm: float = 10.0
+    """clip of the Q-network's gradient norm (DQN practice; rare large TD errors stay bounded)"""
+    alpha: float | None = None
+    """fixed temperature; None learns log_alpha against the entropy target"""
+    init_alpha: float = 0.1
+    """initial temperature when it is learned"""
+    target_entropy_ratio: float = 0.3
+    """entropy target as a fraction of log|A| (Christodoulou used 0.98: an almost uniform policy)"""
+
+
+# ---------------------------------------------------------------- the math, as pure functions
+
+
+def soft_value(q: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
+    """V(s) = alpha log sum_a exp(Q(s, a)/alpha) over the last axis (1702.08165 eq. 7,
+    discrete). It tends to max_a Q as alpha -> 0 and exceeds it by at most alpha log|A|."""
+    return alpha * torch.logsumexp(q / alpha, dim=-1)
+
+
+def boltzmann_policy(q: torch.Tensor, alpha: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
+    """pi(a|s) = exp((Q(s, a) - V(s))/alpha) = softmax(Q/alpha) (1702.08165 eq. 6), and its
+    log, computed with log_softmax so that a cold policy's log-probabilities stay finite."""
+    log_pi = F.log_softmax(q / alpha, dim=-1)
+    return log_pi.exp(), log_pi
+
+
+def entropy(pi: torch.Tensor, log_pi: torch.Tensor) -> torch.Tensor:
+    """H(pi(.|s)) = -sum_a pi log pi, exactly, per state (no sampled estimate is needed)."""
+    return -(pi * log_pi).sum(-1)
+
+
+def soft_q_target(reward: torch.Tensor, terminated: torch.Tensor, gamma: float,
+                  next_v: torch.Tensor) -> torch.Tensor:
+    """y = r + gamma (1 - terminated) V(s') (1702.08165 eq. 10). Only termination stops
+    bootstrapping: a time-limit truncation is stored as terminated = 0 and s' still counts."""
+    return reward + gamma * (1.0 - terminated) * next_v
+
+
+def soft_q_loss(q: torch.Tensor, action: torch.Tensor, q_target: torch.Tensor) -> torch.Tensor:
+    """0.5 * mean (Q(s, a) - y)^2 over the batch, Q of the taken action (1702.08165 eq. 11)."""
+    q_a = q.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+    return 0.5 * (q_a - q_target).pow(2).mean()
+
+
+# ---------------------------------------------------------------- the agent
+
+
+class SoftQ:
+    """Owns the Q-network, its Polyak target, log_alpha and the optimizers."""
+
+    def __init__(self, obs_dim: int, n_actions: int, cfg: DiscreteConfig, device: str = "cpu"):
+        if n_actions < 2:
+            raise ValueError(f"a discrete agent needs at least 2 actions, got {n_actions}")
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.n_actions = n_actions
+        self.q = mlp(obs_dim, cfg.hidden, n_actions).to(self.device)
+        self.q_target = mlp(obs_dim, cfg.hidden, n_actions).to(self.device)
+        self.q_target.load_state_dict(self.q.state_dict())
+        self.q_target.requires_grad_(False)
+        # Fused Adam, as in agents/sac.py: one kernel per step (benchmarks/RESULTS.md).
+        self.q_opt = torch.optim.Adam(self.q.parameters(), lr=cfg.q_lr, fused=True)
+        self.learn_alpha = cfg.alpha is None
+        init = cfg.init_alpha if self.learn_alpha else cfg.alpha
+        self.log_alpha = torch.tensor(math.log(init), device=self.device,
+                                      requires_grad=self.learn_alpha)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr, fused=True) if self.learn_alpha else None
+        self.target_entropy = cfg.target_entropy_ratio * math.log(n_actions)
+        self._online = list(self.q.parameters())
+        self._target = list(self.q_target.parameters())
+        self.n_updates = 0
+
+    # acting ----------------------------------------------------------------
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> int:
+        o = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
+        q = self.q(o)[0]
+        if deterministic:
+            return int(q.argmax())
+        pi, _ = boltzmann_policy(q, self.log_alpha.exp())
+        return int(torch.multinomial(pi, 1))
+
+    # learning --------------------------------------------------------------
+    def update(self, batch: Batch) -> dict[str, float]:
+        cfg = self.cfg
+        # The buffer is shared with continuous agents and stores actions as floats, (B, 1).
+        action = batch.action.squeeze(-1).long()
+        alpha = self.log_alpha.detach().exp()
+
+        with torch.no_grad():
+            next_v = soft_value(self.q_target(batch.next_obs), alpha)
+            q_target = soft_q_target(batch.reward, batch.terminated, cfg.gamma, next_v)
+        q = self.q(batch.obs)
+        loss_q = soft_q_loss(q, action, q_target)
+        self.q_opt.zero_grad(set_to_none=True)
+        loss_q.backward()
+        torch.nn.utils.clip_grad_norm_(self._online, cfg.max_grad_norm)
+        self.q_opt.step()
+
+        # The policy is a function of Q, so its entropy on the batch states is exact.
+        pi, log_pi = boltzmann_policy(q.detach(), alpha)
+        h = entropy(pi, log_pi)
+        if self.learn_alpha:
+            # E_pi[log pi] = -H: SAC's temperature loss with the expectation taken exactly
+            # (1910.07207 eq. 11).
+            loss_alpha = alpha_loss(self.log_alpha, -h, self.target_entropy)
+            self.alpha_opt.zero_grad(set_to_none=True)
+            loss_alpha.backward()
+            self.alpha_opt.step()
+
+        self.n_updates += 1
+        if self.n_updates % cfg.target_update_interval == 0:
+            polyak_update(self._online, self._target, cfg.tau)
+
+        # One tensor, one conversion: each .item() is a sync and a Python call.
+        stats = torch.stack([loss_q.detach(), alpha, h.mean(), q.detach().mean()]).tolist()
+        return dict(zip(_METRIC_KEYS, stats))
+
+    # checkpoints -----------------------------------------------------------
+    def state_dict(self) -> dict:
+        state = {
+            "q": self.q.state_dict(),
+            "q_target": self.q_target.state_dict(),
+            "q_opt": self.q_opt.state_dict(),
+            "log_alpha": self.log_alpha.detach().clone(),
+            "n_updates": self.n_updates,
+        }
+        if self.alpha_opt is not None:
+            state["alpha_opt"] = self.alpha_opt.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.q.load_state_dict(state["q"])
+        self.q_target.load_state_dict(state["q_target"])
+        self.q_opt.load_state_dict(state["q_opt"])
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"])
+        if self.alpha_opt is not None:
+            self.alpha_opt.load_state_dict(state["alpha_opt"])
+        self.n_updates = int(state["n_updates"])
+
+
+_METRIC_KEYS = ("train/critic_loss", "train/alpha", "train/entropy", "train/q")
