@@ -1,0 +1,25 @@
+"""The loop stores the true final observation at a time-limit truncation, and never marks a
+truncation as a termination (so the critic bootstraps through it)."""
+
+import numpy as np
+
+from agents.loop import LoopConfig, OffPolicyLoop
+from agents.sac import SAC, SACConfig
+from envs.registry import make_env
+
+
+def test_truncation_is_stored_as_non_terminal_with_the_true_last_state(tmp_path):
+    env = make_env("PointMass-v0", seed=0)  # 100-step episodes, never terminated
+    agent = SAC(4, 2, SACConfig(hidden=(8,), batch_size=8, learning_starts=1000))
+    loop = OffPolicyLoop(LoopConfig(total_steps=250, eval_every=10_000, progress=False), env, agent,
+                         lambda policy: {}, tmp_path)
+    loop.run()
+    d = loop.buffer._np
+    assert not d["terminated"][:250].any()
+    # within an episode, s' of step t is s of step t + 1
+    np.testing.assert_array_equal(d["next_obs"][:99], d["obs"][1:100])
+    # at the truncation the stored s' is the last state of the episode, not the reset state
+    assert not np.allclose(d["next_obs"][99], d["obs"][100])
+    assert np.abs(d["obs"][100][:2]).max() <= 0.1  # the next episode starts near the centre
+    assert np.abs(d["next_obs"][99][:2]).max() > 0.5  # the old one had wandered off
+
