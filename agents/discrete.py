@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from agents.buffer import Batch
 from agents.nets import mlp
@@ -33,7 +34,9 @@ from agents.sac import alpha_loss, polyak_update
 @dataclass(frozen=True)
 class DiscreteConfig:
     hidden: tuple[int, ...] = (64, 64)
-    """hidden layer sizes of the Q-network"""
+    """hidden layer sizes of each Q-network"""
+    n_q: int = 2
+    """Q-networks; the policy and the target use their minimum (clipped double Q)"""
     q_lr: float = 1e-3
     """Adam learning rate of the Q-network"""
     alpha_lr: float = 1e-3
@@ -91,9 +94,21 @@ def soft_q_target(reward: torch.Tensor, terminated: torch.Tensor, gamma: float,
 
 
 def soft_q_loss(q: torch.Tensor, action: torch.Tensor, q_target: torch.Tensor) -> torch.Tensor:
-    """0.5 * mean (Q(s, a) - y)^2 over the batch, Q of the taken action (1702.08165 eq. 11)."""
-    q_a = q.gather(-1, action.unsqueeze(-1)).squeeze(-1)
-    return 0.5 * (q_a - q_target).pow(2).mean()
+    """0.5 * mean over the batch of (Q(s, a) - y)^2 at the taken action (1702.08165 eq. 11),
+    summed over Q-networks when `q` is (n_q, B, |A|) rather than (B, |A|)."""
+    q_a = q.gather(-1, action.expand(q.shape[:-1]).unsqueeze(-1)).squeeze(-1)
+    return 0.5 * (q_a - q_target).pow(2).mean(-1).sum()
+
+
+class QEnsemble(nn.Module):
+    """n_q independent Q-networks s -> Q(s, .) over all actions; returns (n_q, B, |A|)."""
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: tuple[int, ...], n_q: int):
+        super().__init__()
+        self.nets = nn.ModuleList(mlp(obs_dim, hidden, n_actions) for _ in range(n_q))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.stack([net(obs) for net in self.nets])
 
 
 # ---------------------------------------------------------------- the agent
@@ -108,8 +123,8 @@ class SoftQ:
         self.cfg = cfg
         self.device = torch.device(device)
         self.n_actions = n_actions
-        self.q = mlp(obs_dim, cfg.hidden, n_actions).to(self.device)
-        self.q_target = mlp(obs_dim, cfg.hidden, n_actions).to(self.device)
+        self.q = QEnsemble(obs_dim, n_actions, cfg.hidden, cfg.n_q).to(self.device)
+        self.q_target = QEnsemble(obs_dim, n_actions, cfg.hidden, cfg.n_q).to(self.device)
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
         # Fused Adam, as in agents/sac.py: one kernel per step (benchmarks/RESULTS.md).
@@ -118,7 +133,8 @@ class SoftQ:
         init = cfg.init_alpha if self.learn_alpha else cfg.alpha
         self.log_alpha = torch.tensor(math.log(init), device=self.device,
                                       requires_grad=self.learn_alpha)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr, fused=True) if self.learn_alpha else None
+        self.alpha_opt = (torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr, fused=True)
+                          if self.learn_alpha else None)
         self.target_entropy = cfg.target_entropy_ratio * math.log(n_actions)
         self._online = list(self.q.parameters())
         self._target = list(self.q_target.parameters())
@@ -128,7 +144,7 @@ class SoftQ:
     @torch.inference_mode()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> int:
         o = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
-        q = self.q(o)[0]
+        q = self.q(o).min(dim=0).values[0]
         if deterministic:
             return int(q.argmax())
         pi, _ = boltzmann_policy(q, self.log_alpha.exp())
@@ -142,7 +158,7 @@ class SoftQ:
         alpha = self.log_alpha.detach().exp()
 
         with torch.no_grad():
-            next_v = soft_value(self.q_target(batch.next_obs), alpha)
+            next_v = soft_value(self.q_target(batch.next_obs).min(dim=0).values, alpha)
             q_target = soft_q_target(batch.reward, batch.terminated, cfg.gamma, next_v)
         q = self.q(batch.obs)
         loss_q = soft_q_loss(q, action, q_target)
@@ -152,7 +168,7 @@ class SoftQ:
         self.q_opt.step()
 
         # The policy is a function of Q, so its entropy on the batch states is exact.
-        pi, log_pi = boltzmann_policy(q.detach(), alpha)
+        pi, log_pi = boltzmann_policy(q.detach().min(dim=0).values, alpha)
         h = entropy(pi, log_pi)
         if self.learn_alpha:
             # E_pi[log pi] = -H: SAC's temperature loss with the expectation taken exactly
