@@ -114,6 +114,20 @@ def test_pretraining_discovers_distinguishable_skills(pointmass_skills):
         assert df[col].notna().any(), col
 
 
+def test_infer_skill_recovers_the_skill_of_a_rollout(pointmass_skills):
+    # The paper's imitation (Sec. 4.2.3): a demonstration made by skill z, from start states the
+    # skills were never evaluated on, is matched to z by argmax_z sum_t log q(z | s_t).
+    from skills.library import SkillLibrary
+
+    lib = SkillLibrary.load(pointmass_skills)
+    env = lib.make_env()
+    inferred = [lib.infer_skill(lib.rollout(z, env=env, seed=100 + z).features[1:])
+                for z in range(lib.n_skills)]
+    assert inferred == list(range(lib.n_skills))
+    with pytest.raises(ValueError, match="T, feature_dim"):
+        lib.infer_skill(np.zeros(4))
+
+
 def test_skill_library_acts_as_the_policy_did(tmp_path):
     from skills.library import SkillLibrary
 

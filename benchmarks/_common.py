@@ -1,0 +1,59 @@
+"""Shared by the benchmark scripts: run a run.py command in-process, read back its metrics."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import pandas as pd  # noqa: E402
+
+
+def run(args: list[str]) -> None:
+    from run import main
+
+    code = main(args)
+    if code != 0:
+        raise SystemExit(f"run.py {' '.join(args)} exited {code}")
+
+
+def metrics(run_dir: str | Path) -> pd.DataFrame:
+    return pd.read_csv(Path(run_dir) / "metrics.csv")
+
+
+def final(run_dir: str | Path, metric: str) -> float:
+    return float(metrics(run_dir)[metric].dropna().iloc[-1])
+
+
+def steps_per_second(run_dir: str | Path, from_step: int) -> float:
+    """Env steps/s between the first logged row at or after `from_step` and the last row,
+    by the run's own wall-clock column (evaluations at the ends are outside the span)."""
+    df = metrics(run_dir)
+    rows = df[df["step"] >= from_step]
+    first, last = rows.iloc[0], rows.iloc[-2]  # the last row includes the final evaluation
+    return float((last["step"] - first["step"]) / (last["wall_time"] - first["wall_time"]))
+
+
+def random_coverage(env_name: str, episodes: int, seed: int) -> int:
+    """1 m cells visited by a uniformly random policy over `episodes` episodes of `env_name`
+    (x-y where the env has it, else x), to compare with as many skill rollouts."""
+    import numpy as np
+
+    from envs.registry import make_env
+    from skills.evaluate import position_fn
+    from skills.metrics import coverage
+
+    env = make_env(env_name, seed=seed)
+    env.action_space.seed(seed)
+    position = position_fn(env)
+    points = []
+    for _ in range(episodes):
+        env.reset()
+        points.append(position())
+        done = False
+        while not done:
+            _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            points.append(position())
+            done = terminated or truncated
+    return coverage(np.asarray(points))

@@ -1,0 +1,153 @@
+"""Learning quality of our SAC against Stable-Baselines3 SAC on HalfCheetah-v5.
+
+What is measured: for each seed, train for --steps environment steps with identical
+hyperparameters (256x256 actor and critics, batch 256, one gradient step per env step, Adam lr
+3e-4, gamma 0.99, tau 0.005, learned temperature with target entropy -dim(A) from alpha=1,
+uniform random actions for the first --learning-starts steps, a 1e6 replay buffer), then the
+mean undiscounted return of the deterministic policy over --eval-episodes episodes. The eval is
+the same function (agents.loop.evaluate_returns) on the same freshly built env (seed + 10000)
+for both algorithms, so only the training differs. Our loop's periodic evaluations are turned
+off (they would cost time and nothing else); train_s is the training wall time alone.
+
+Why: a speed-up is only worth having if the agent still learns as well as a reference
+implementation. Three seeds at 50k steps cannot detect small differences, but catch a broken
+update (a wrong sign, a wrong target, a detached gradient) that would leave returns far apart.
+
+Each run appends one row to --out, so runs can go to separate processes (one torch thread
+each) and be aggregated afterwards:
+
+    nice -n 19 python benchmarks/sac_quality.py --algo ours --seeds 0 1 2 --out /tmp/bench/q_ours.csv
+    nice -n 19 python benchmarks/sac_quality.py --algo sb3 --seeds 0 1 2 --out /tmp/bench/q_sb3.csv
+    python benchmarks/sac_quality.py --summarize /tmp/bench/q_ours.csv /tmp/bench/q_sb3.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from agents.loop import LoopConfig, OffPolicyLoop, evaluate_returns  # noqa: E402
+from agents.sac import SAC, SACConfig  # noqa: E402
+from envs.registry import make_env  # noqa: E402
+
+FIELDS = ["algo", "seed", "steps", "eval_return", "eval_return_std", "train_s", "threads", "finished"]
+
+
+def train_ours(env_name: str, seed: int, steps: int, learning_starts: int, run_root: Path):
+    """Train our SAC through the real loop; returns the deterministic policy and train time."""
+    env = make_env(env_name, seed=seed)
+    obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    sac_cfg = SACConfig(hidden=(256, 256), actor_lr=3e-4, critic_lr=3e-4, alpha_lr=3e-4, gamma=0.99,
+                        tau=0.005, batch_size=256, gradient_steps=1, learning_starts=learning_starts,
+                        buffer_size=1_000_000)
+    agent = SAC(obs_dim, action_dim, sac_cfg)
+    loop_cfg = LoopConfig(total_steps=steps, eval_every=steps, log_every=1000, checkpoint_every=steps,
+                          seed=seed, progress=False)
+    run_dir = tempfile.mkdtemp(prefix=f"ours_s{seed}_", dir=run_root)
+    # No evaluation inside the loop: the same evaluation runs after training for both algos.
+    loop = OffPolicyLoop(loop_cfg, env, agent, lambda policy: {}, run_dir)
+    t0 = time.perf_counter()
+    loop.run()
+    return loop.policy, time.perf_counter() - t0
+
+
+def train_sb3(env_name: str, seed: int, steps: int, learning_starts: int):
+    from stable_baselines3 import SAC as SB3SAC
+
+    env = make_env(env_name, seed=seed)
+    model = SB3SAC("MlpPolicy", env, learning_rate=3e-4, buffer_size=1_000_000,
+                   learning_starts=learning_starts, batch_size=256, tau=0.005, gamma=0.99,
+                   train_freq=1, gradient_steps=1, ent_coef="auto", target_entropy="auto",
+                   policy_kwargs=dict(net_arch=[256, 256]), seed=seed, device="cpu", verbose=0)
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    elapsed = time.perf_counter() - t0
+
+    def policy(obs: np.ndarray, skill: int) -> np.ndarray:
+        return model.predict(obs, deterministic=True)[0]
+
+    return policy, elapsed
+
+
+def run_one(args: argparse.Namespace, algo: str, seed: int) -> dict:
+    if algo == "ours":
+        policy, train_s = train_ours(args.env, seed, args.steps, args.learning_starts, args.run_root)
+    else:
+        policy, train_s = train_sb3(args.env, seed, args.steps, args.learning_starts)
+    eval_env = make_env(args.env, seed=seed + 10_000)
+    ev = evaluate_returns(eval_env, policy, args.eval_episodes)
+    return {"algo": algo, "seed": seed, "steps": args.steps, "eval_return": f"{ev['eval/return']:.1f}",
+            "eval_return_std": f"{ev['eval/return_std']:.1f}", "train_s": f"{train_s:.0f}",
+            "threads": args.threads, "finished": datetime.datetime.now().isoformat(timespec="seconds")}
+
+
+def append_row(path: Path, row: dict) -> None:
+    new = not path.exists() or path.stat().st_size == 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS)
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
+def summarize(paths: list[Path]) -> None:
+    rows = []
+    for p in paths:
+        with p.open() as f:
+            rows += list(csv.DictReader(f))
+    print(f"{'algo':<6} {'seed':>4} {'steps':>7} {'return':>9} {'train_s':>8}")
+    for r in sorted(rows, key=lambda r: (r["algo"], int(r["seed"]))):
+        print(f"{r['algo']:<6} {r['seed']:>4} {r['steps']:>7} {float(r['eval_return']):>9.1f} "
+              f"{r['train_s']:>8}")
+    print()
+    for algo in sorted({r["algo"] for r in rows}):
+        ret = np.array([float(r["eval_return"]) for r in rows if r["algo"] == algo])
+        t = np.array([float(r["train_s"]) for r in rows if r["algo"] == algo])
+        std = ret.std(ddof=1) if len(ret) > 1 else float("nan")
+        print(f"{algo:<6} n={len(ret)}  eval return mean {ret.mean():8.1f}  std {std:7.1f} (ddof=1)  "
+              f"mean train time {t.mean():6.0f} s")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--env", default="HalfCheetah-v5")
+    p.add_argument("--steps", type=int, default=50_000, help="environment steps per run")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--algo", choices=["ours", "sb3", "both"], default="both")
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--learning-starts", type=int, default=5_000)
+    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--out", type=Path, default=Path("/tmp/bench/sac_quality.csv"),
+                   help="CSV that each finished run appends a row to")
+    p.add_argument("--run-root", type=Path, default=Path("/tmp/bench/runs"),
+                   help="where our runs write their run dirs")
+    p.add_argument("--summarize", type=Path, nargs="+", metavar="CSV",
+                   help="only print per-run rows and mean/std per algorithm of these CSVs")
+    args = p.parse_args()
+    if args.summarize:
+        summarize(args.summarize)
+        return
+    torch.set_num_threads(args.threads)
+    args.run_root.mkdir(parents=True, exist_ok=True)
+    algos = ["ours", "sb3"] if args.algo == "both" else [args.algo]
+    for seed in args.seeds:
+        for algo in algos:
+            row = run_one(args, algo, seed)
+            append_row(args.out, row)
+            print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+    summarize([args.out])
+
+
+if __name__ == "__main__":
+    main()
