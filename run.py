@@ -23,7 +23,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _common(p: argparse.ArgumentParser, total_steps: int, learning_starts: int) -> None:
-    p.add_argument("--run-dir", required=True, help="directory the run writes (or resumes)")
+    p.add_argument("--run-dir", default=None,
+                   help="directory the run writes or resumes (default: runs/COMMAND-ENV-sSEED)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--total-steps", type=int, default=total_steps, help="environment steps")
     p.add_argument("--seed", type=int, default=0)
@@ -103,8 +104,20 @@ def commands() -> dict:
             "hierarchy": cmd_hierarchy, "visualize": cmd_visualize, "analyze": cmd_analyze}
 
 
+TRAINING_COMMANDS = ("train", "pretrain", "finetune", "hierarchy")
+
+
+def default_run_dir(args: argparse.Namespace) -> str:
+    """runs/COMMAND-ENV-sSEED, ENV being the task for the commands that reuse skills: the same
+    flags give the same directory, so `--resume` with them finds the run again."""
+    env = args.task if args.command in ("finetune", "hierarchy") else args.env
+    return os.path.join("runs", f"{args.command}-{env}-s{args.seed}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in TRAINING_COMMANDS and args.run_dir is None:
+        args.run_dir = default_run_dir(args)
     from agents.checkpoint import CheckpointError
     from agents.rundir import ConfigError
     from analysis.runs import MetricNotFoundError

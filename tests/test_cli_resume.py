@@ -127,3 +127,14 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         checkpoint.save_checkpoint(tmp_path, {"step": 2})
     assert torch.load(tmp_path / "latest.pt", weights_only=True) == {"step": 1}
     assert list(tmp_path.iterdir()) == [tmp_path / "latest.pt"]
+
+
+def test_run_dir_defaults_to_command_env_seed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--total-steps", "200", "--seed", "3", *TINY]) == 0
+    run_dir = tmp_path / "runs" / "train-Pendulum-v1-s3"
+    assert _steps(run_dir)[-1] == 200
+    # the same flags find the same run again: a new run is refused, --resume extends it
+    assert main(["train", "--total-steps", "200", "--seed", "3", *TINY]) == 2
+    assert main(["train", "--resume", "--total-steps", "300", "--seed", "3", *TINY]) == 0
+    assert _steps(run_dir)[-1] == 300
