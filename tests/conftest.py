@@ -26,3 +26,14 @@ def pointmass_skills(tmp_path_factory):
                  "--no-progress", "--no-visualize"])
     assert code == 0
     return d
+
+
+@pytest.fixture(scope="session")
+def rendering():
+    """Skips a test, saying why, only where no headless OpenGL backend exists (CI has EGL)."""
+    from analysis.video import RenderingUnavailable, check_rendering
+
+    try:
+        check_rendering()
+    except RenderingUnavailable as e:
+        pytest.skip(f"no headless OpenGL backend: {e}")

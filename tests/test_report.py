@@ -7,20 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from analysis.video import RenderingUnavailable, check_rendering
 from run import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--hidden", "16", "--batch-size", "16", "--learning-starts", "100", "--no-progress",
          "--eval-episodes", "1"]
-
-
-@pytest.fixture(scope="module")
-def rendering():
-    try:
-        check_rendering()
-    except RenderingUnavailable as e:
-        pytest.skip(f"no headless OpenGL backend: {e}")
 
 
 @pytest.fixture(scope="module")

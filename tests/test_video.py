@@ -5,22 +5,12 @@ import numpy as np
 import pytest
 
 from analysis.video import (
-    RenderingUnavailable,
-    check_rendering,
     policy_video,
     skill_videos,
     tile,
     video_env,
 )
 from run import main
-
-
-@pytest.fixture(scope="module")
-def rendering():
-    try:
-        check_rendering()
-    except RenderingUnavailable as e:
-        pytest.skip(f"no headless OpenGL backend: {e}")
 
 
 @pytest.fixture(scope="module")
