@@ -22,8 +22,6 @@ from agents.discrete import (
 from agents.loop import LoopConfig, OffPolicyLoop, evaluate_returns
 from envs.registry import make_env
 
-torch.set_num_threads(1)  # the CI machine has 2 shared cores; more threads make torch slower
-
 
 def test_soft_value_by_hand():
     assert soft_value(torch.tensor([1.0, 2.0]), 1.0).item() == pytest.approx(math.log(math.e + math.e**2))
