@@ -158,13 +158,14 @@ class SAC:
         mean, log_std = self.actor(batch.obs)
         action_pi, log_pi = sample_action(mean, log_std)
 
+        # The alpha of this step's losses is the one before its update, as in SB3 (exp() makes
+        # a new tensor, so the in-place optimiser step below does not change it).
+        alpha = self.log_alpha.detach().exp()
         if self.learn_alpha:
             loss_alpha = alpha_loss(self.log_alpha, log_pi, self.target_entropy)
             self.alpha_opt.zero_grad(set_to_none=True)
             loss_alpha.backward()
             self.alpha_opt.step()
-        # The alpha of this step's losses is the one before its update, as in SB3.
-        alpha = self.log_alpha.detach().exp()
 
         with torch.no_grad():
             next_action, next_log_pi = sample_action(*self.actor(batch.next_obs))

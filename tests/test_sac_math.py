@@ -114,3 +114,17 @@ def test_fixed_alpha_stays_fixed():
         metrics = agent.update(buf.sample(4))
     assert metrics["train/alpha"] == pytest.approx(0.1)
     assert math.exp(agent.log_alpha.item()) == pytest.approx(0.1)
+
+
+def test_learned_alpha_of_a_step_is_the_one_before_its_update():
+    # As in SB3: this step's critic and actor losses use alpha before this step's alpha update;
+    # the update itself moves log_alpha by about lr (Adam's first step), here 0.1.
+    from agents.buffer import ReplayBuffer
+
+    agent = SAC(3, 1, SACConfig(hidden=(8,), init_alpha=1.0, alpha_lr=0.1, batch_size=4))
+    buf = ReplayBuffer(16, 3, 1)
+    for i in range(16):
+        buf.add([i, 0, 0], [0.1], 1.0, [i + 1, 0, 0], False)
+    metrics = agent.update(buf.sample(4))
+    assert metrics["train/alpha"] == 1.0
+    assert abs(agent.log_alpha.item()) == pytest.approx(0.1, rel=1e-3)
