@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import torch.nn.functional as F
 
 from agents.buffer import Batch
 from run import main
@@ -66,8 +67,13 @@ def test_update_trains_discriminator_and_returns_pre_step_reward():
     diayn = DIAYN(3, DIAYNConfig(n_skills=K, hidden=(8,), lr=1e-2))
     batch = _batch()
     before = diayn.relabel(batch).reward
+    logits = diayn.discriminator(batch.next_obs).detach()
     relabelled, metrics = diayn.update(batch)
     torch.testing.assert_close(relabelled.reward, before)
+    # the loss is the cross-entropy of the skills on s', the entropy that of q(. | s')
+    assert metrics["skill/disc_loss"] == pytest.approx(F.cross_entropy(logits, batch.skill).item(), rel=1e-5)
+    q = logits.softmax(-1)
+    assert metrics["skill/disc_entropy"] == pytest.approx(-(q * q.log()).sum(-1).mean().item(), rel=1e-5)
     assert set(metrics) >= {"skill/disc_loss", "skill/disc_accuracy", "skill/intrinsic_reward",
                             "skill/log_q_z", "skill/disc_entropy"}
     losses = [diayn.update(batch)[1]["skill/disc_loss"] for _ in range(50)]
