@@ -8,6 +8,13 @@ last logged row before the final evaluation. Prints each pair and the median slo
 Target: DIAYN at most 15% slower.
 
     python benchmarks/diayn_overhead.py --pairs 3 --steps 3000 --threads 2
+
+Whole runs a minute apart see different load on a shared machine, so --updates measures the
+part that sets the speed (training is update-bound) in one process instead: rounds of SAC
+updates and of DIAYN updates (discriminator step + relabelling + SAC on observation + skill
+one-hot) at HalfCheetah-v5's sizes, interleaved, and the median of the per-round ratios:
+
+    python benchmarks/diayn_overhead.py --updates --threads 1
 """
 
 from __future__ import annotations
@@ -20,6 +27,47 @@ from pathlib import Path
 from _common import run, steps_per_second
 
 
+def update_overhead(skills: int, threads: int, rounds: int, per_round: int = 50) -> None:
+    """Per-update cost of DIAYN against SAC, interleaved rounds in this process."""
+    import statistics
+    import time
+
+    import torch
+
+    from agents.buffer import Batch
+    from agents.sac import SAC, SACConfig
+    from skills.diayn import DIAYN, DIAYNConfig
+
+    torch.set_num_threads(threads)
+    obs_dim, act_dim, n = 17, 6, 256  # HalfCheetah-v5, batch 256
+    gen = torch.Generator().manual_seed(0)
+    batches = [Batch(torch.randn(n, obs_dim, generator=gen), torch.rand(n, act_dim, generator=gen) * 2 - 1,
+                     torch.randn(n, generator=gen), torch.randn(n, obs_dim, generator=gen), torch.zeros(n),
+                     torch.randint(skills, (n,), generator=gen), torch.randn(n, 1, generator=gen))
+               for _ in range(per_round)]
+    sac, sac_z = SAC(obs_dim, act_dim, SACConfig()), SAC(obs_dim + skills, act_dim, SACConfig())
+    diayn = DIAYN(1, DIAYNConfig(n_skills=skills))  # the x feature
+
+    def timed(step) -> float:
+        t0 = time.perf_counter()
+        for b in batches:
+            step(b)
+        return 1e3 * (time.perf_counter() - t0) / per_round
+
+    ms: dict[str, list[float]] = {"SAC": [], "DIAYN": []}
+    for r in range(rounds + 1):  # round 0 warms up
+        t_sac, t_diayn = timed(sac.update), timed(lambda b: sac_z.update(diayn.update(b)[0]))
+        if r:
+            ms["SAC"].append(t_sac)
+            ms["DIAYN"].append(t_diayn)
+    ratios = sorted(d / s for s, d in zip(ms["SAC"], ms["DIAYN"]))
+    print(f"{rounds} rounds of {per_round} updates, {threads} thread(s): SAC "
+          f"{statistics.median(ms['SAC']):.2f} ms/update, DIAYN {statistics.median(ms['DIAYN']):.2f} "
+          f"ms/update; DIAYN slower by {100 * (statistics.median(ratios) - 1):.1f}% (median of per-round "
+          f"ratios; quartiles {100 * (ratios[len(ratios) // 4] - 1):.1f}%-"
+          f"{100 * (ratios[3 * len(ratios) // 4] - 1):.1f}%) (target <= 15%)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="HalfCheetah-v5")
@@ -29,7 +77,12 @@ def main() -> None:
     p.add_argument("--skills", type=int, default=10)
     p.add_argument("--feature", default="x")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--updates", action="store_true", help="per-update cost in one process instead")
+    p.add_argument("--rounds", type=int, default=20, help="with --updates: timed rounds")
     a = p.parse_args()
+    if a.updates:
+        update_overhead(a.skills, a.threads, a.rounds)
+        return
     common = ["--env", a.env, "--total-steps", str(a.steps), "--learning-starts", str(a.learning_starts),
               "--eval-every", str(a.steps), "--eval-episodes", "1", "--log-every", "250",
               "--checkpoint-every", str(10 * a.steps), "--threads", str(a.threads), "--no-progress"]
