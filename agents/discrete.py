@@ -127,7 +127,7 @@ class SoftQ:
         self.q_target = QEnsemble(obs_dim, n_actions, cfg.hidden, cfg.n_q).to(self.device)
         self.q_target.load_state_dict(self.q.state_dict())
         self.q_target.requires_grad_(False)
-        # Fused Adam, as in agents/sac.py: one kernel per step (benchmarks/RESULTS.md).
+        # Fused Adam, as in agents/sac.py: one kernel per step.
         self.q_opt = torch.optim.Adam(self.q.parameters(), lr=cfg.q_lr, fused=True)
         self.learn_alpha = cfg.alpha is None
         init = cfg.init_alpha if self.learn_alpha else cfg.alpha

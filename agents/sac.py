@@ -114,8 +114,8 @@ def polyak_update(params: list[torch.Tensor], target_params: list[torch.Tensor],
 
 
 def _adam(params, lr: float) -> torch.optim.Adam:
-    # Fused Adam does the whole step in one kernel: measured ~20% more updates/s than foreach
-    # on a 2-core CPU (benchmarks/RESULTS.md).
+    # Fused Adam does the whole step in one kernel: ~6% more SAC updates/s than foreach at one
+    # thread on a 2-core CPU (benchmarks/sac_update.py, benchmarks/RESULTS.md).
     return torch.optim.Adam(params, lr=lr, fused=True)
 
 

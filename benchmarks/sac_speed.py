@@ -17,8 +17,8 @@ timed by wall clock and by process CPU time; at 1 thread the CPU-time rate is wh
 machine would give, at 2 threads it also counts OpenMP threads spinning while they wait.
 Everything is repeated per --threads value (torch.set_num_threads); no new pair starts after
 --budget seconds per thread count. On a loaded machine run it with OMP_WAIT_POLICY=PASSIVE
-(set before torch loads): libgomp's default spin-waiting makes 2 threads ~5-10x slower when
-another process holds a core (benchmarks/RESULTS.md).
+(set before torch loads): libgomp's default spin-waiting made 2-thread SAC updates ~1.8x slower
+when other processes held the cores (benchmarks/sac_update.py, benchmarks/RESULTS.md).
 
 --profile instead times the pieces of our step (env, act, store, sample, update) and prints a
 torch.profiler table of the ops of our training steps.
