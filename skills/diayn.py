@@ -115,7 +115,7 @@ class DIAYN:
         logits of that same forward pass (the discriminator before this step, as in Algorithm 1,
         which rewards the policy before updating q); one forward serves both."""
         # One log-softmax serves the loss (cross-entropy = -mean log q(z|s')), the reward and
-        # the metrics: on a CPU each of these small ops costs about as much as its arithmetic.
+        # the metrics, where there were four: small ops have a fixed cost each on a CPU.
         log_probs = F.log_softmax(self.discriminator(batch.next_feature), dim=-1)
         log_q_z = pick(log_probs, batch.skill)
         loss = -log_q_z.mean()
