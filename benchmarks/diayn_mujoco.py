@@ -37,6 +37,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--episodes", type=int, default=1, help="evaluation rollouts per skill")
+    p.add_argument("--alpha", type=float, default=None, help="fixed temperature (default: learned)")
     p.add_argument("--run-dir", type=Path, required=True)
     a = p.parse_args()
 
@@ -47,7 +48,8 @@ def main() -> None:
         run(["pretrain", "--resume", *common])
     else:
         feature = [] if a.feature == "obs" else ["--feature", a.feature]
-        run(["pretrain", "--env", a.env, "--skills", str(a.skills), *feature, "--seed", str(a.seed),
+        alpha = [] if a.alpha is None else ["--alpha", str(a.alpha)]
+        run(["pretrain", "--env", a.env, "--skills", str(a.skills), *feature, *alpha, "--seed", str(a.seed),
              "--eval-every", str(max(a.steps // 6, 1)), *common])
     print(f"pretraining: {(time.perf_counter() - t0) / 60:.1f} min in this process")
 
