@@ -27,6 +27,16 @@ from agents.logger import MetricsLogger
 PolicyFn = Callable[[np.ndarray, int], np.ndarray]
 
 
+def progress_fields(row: dict[str, float]) -> dict[str, str]:
+    """What the progress bar shows of a metrics row: training return and discriminator accuracy
+    of the latest window, and the latest evaluation's, each kept until a row has a newer one."""
+    return {label: f"{row[k]:.3g}" for k, label in _PROGRESS.items() if k in row}
+
+
+_PROGRESS = {"train/episode_return": "return", "skill/disc_accuracy": "disc_acc",
+             "eval/return": "eval_return", "eval/disc_accuracy": "eval_acc"}
+
+
 @dataclass(frozen=True)
 class LoopConfig:
     total_steps: int = 100_000
@@ -231,6 +241,7 @@ class OffPolicyLoop:
         n_updates = 0
         ep_returns: list[float] = []
         ep_lens: list[int] = []
+        shown = progress_fields(last_eval)
         bar = tqdm(total=cfg.total_steps, initial=self.step, disable=not cfg.progress,
                    unit="step", dynamic_ncols=True, mininterval=0.5)
         t0 = time.perf_counter() - self.wall_time
@@ -282,8 +293,7 @@ class OffPolicyLoop:
                         row.update(last_eval)
                     logger.log(step, self.wall_time, row)
                     window, n_updates, ep_returns, ep_lens = {}, 0, [], []
-                    shown = {k.split("/")[-1]: f"{v:.3g}" for k, v in last_eval.items()
-                             if k in ("eval/return", "eval/disc_accuracy")}
+                    shown.update(progress_fields(row))
                     bar.set_postfix(shown, refresh=False)
                 if _crossed(prev, step, cfg.checkpoint_every) and step < cfg.total_steps:
                     self.checkpoint()

@@ -1,10 +1,15 @@
-"""Hierarchy vs flat SAC on PointMassGoal-v0 at equal env steps, over seeds.
+"""Hierarchy vs flat SAC on the PointMass goal tasks at equal env steps, over seeds.
 
 For each seed: pretrain 8 skills on PointMass-v0 (their steps are not counted: the skills are
-task-agnostic and reused by every task), then train on the task for --steps env steps a soft
+task-agnostic and reused by every task), then, on each task, train for --steps env steps a soft
 Q-learning controller over the skills (k steps per choice) and, separately, SAC from scratch.
 Prints the eval return of both at each evaluation and the first step at which each reaches the
-goal-reaching return threshold (the return of a policy that gets within 1 m of the goal quickly).
+task's threshold:
+
+- PointMassGoalSparse-v0 (+1 and the episode ends within 0.5 m of the goal): the eval return is
+  the fraction of evaluation episodes that reach the goal; threshold 0.8 (4 of 5).
+- PointMassGoal-v0 (minus the distance at every step): threshold -150, the return of a policy
+  that gets within ~1 m of the goal quickly.
 
     python benchmarks/hierarchy_pointmass.py --seeds 0 1 2 --steps 10000
 """
@@ -19,6 +24,8 @@ import numpy as np
 import pandas as pd
 from _common import metrics, run
 
+THRESHOLDS = {"PointMassGoalSparse-v0": 0.8, "PointMassGoal-v0": -150.0}
+
 
 def first_reaching(df: pd.DataFrame, threshold: float) -> float:
     evals = df.dropna(subset=["eval/return"])
@@ -29,10 +36,10 @@ def first_reaching(df: pd.DataFrame, threshold: float) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--tasks", nargs="+", default=list(THRESHOLDS), choices=list(THRESHOLDS))
     p.add_argument("--steps", type=int, default=10_000)
     p.add_argument("--pretrain-steps", type=int, default=20_000)
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--threshold", type=float, default=-150.0)
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args()
     common = ["--total-steps", str(a.steps), "--eval-every", "1000", "--eval-episodes", "5",
@@ -40,26 +47,29 @@ def main() -> None:
     table = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in a.seeds:
-            skills, hier, flat = (Path(tmp) / f"{n}{seed}" for n in ("skills", "hier", "flat"))
+            skills = Path(tmp) / f"skills{seed}"
             run(["pretrain", "--run-dir", str(skills), "--seed", str(seed), "--no-visualize",
                  "--total-steps", str(a.pretrain_steps), "--no-progress", "--threads", str(a.threads)])
-            run(["hierarchy", "--skills-from", str(skills), "--task", "PointMassGoal-v0", "--steps-per-skill",
-                 str(a.k), "--learning-starts", "500", "--run-dir", str(hier), "--seed", str(seed), *common])
-            run(["train", "--env", "PointMassGoal-v0", "--learning-starts", "1000", "--run-dir", str(flat),
-                 "--seed", str(seed), *common])
-            for name, d in (("hierarchy", hier), ("flat SAC", flat)):
-                df = metrics(d)
-                ev = df.dropna(subset=["eval/return"])
-                table.append((seed, name, first_reaching(df, a.threshold), ev["eval/return"].iloc[-1]))
-                curve = " ".join(f"{r:.0f}" for r in ev["eval/return"])
-                print(f"seed {seed} {name:9s}: eval return every 1000 steps: {curve}", flush=True)
-    df = pd.DataFrame(table, columns=["seed", "method", "first_step_at_threshold", "final_return"])
+            for task in a.tasks:
+                hier, flat = Path(tmp) / f"hier-{task}-{seed}", Path(tmp) / f"flat-{task}-{seed}"
+                run(["hierarchy", "--skills-from", str(skills), "--task", task, "--steps-per-skill",
+                     str(a.k), "--learning-starts", "500", "--run-dir", str(hier), "--seed", str(seed), *common])
+                run(["train", "--env", task, "--learning-starts", "1000", "--run-dir", str(flat),
+                     "--seed", str(seed), *common])
+                for name, d in (("hierarchy", hier), ("flat SAC", flat)):
+                    df = metrics(d)
+                    ev = df.dropna(subset=["eval/return"])
+                    table.append((task, seed, name, first_reaching(df, THRESHOLDS[task]), ev["eval/return"].iloc[-1]))
+                    curve = " ".join(f"{r:.4g}" for r in ev["eval/return"])
+                    print(f"{task} seed {seed} {name:9s}: eval return every 1000 steps: {curve}", flush=True)
+    df = pd.DataFrame(table, columns=["task", "seed", "method", "first_step_at_threshold", "final_return"])
     print(df.to_string(index=False))
-    for name, g in df.groupby("method"):
-        print(f"{name}: first step with return >= {a.threshold}: "
-              f"{np.nanmean(g['first_step_at_threshold']):.0f} (seeds reaching: "
-              f"{g['first_step_at_threshold'].notna().sum()}/{len(g)}), final return "
-              f"{g['final_return'].mean():.1f} +- {g['final_return'].std():.1f}")
+    for (task, name), g in df.groupby(["task", "method"], sort=False):
+        reached = g["first_step_at_threshold"]
+        mean_step = f"{np.nanmean(reached):.0f}" if reached.notna().any() else "never"
+        print(f"{task} {name}: first step with eval return >= {THRESHOLDS[task]}: mean {mean_step} "
+              f"over the seeds reaching it ({reached.notna().sum()}/{len(g)}), final return "
+              f"{g['final_return'].mean():.4g} +- {g['final_return'].std():.2g}")
 
 
 if __name__ == "__main__":

@@ -66,8 +66,13 @@ def cmd_hierarchy(args: argparse.Namespace) -> None:
         raise ConfigError(f"--steps-per-skill must be at least 1, got {args.steps_per_skill}")
     args.env = args.task
     lib = _library(args)
+    # --gamma discounts one robot step; the controller's transition spans k of them, so its
+    # discount is gamma^k (the semi-MDP Bellman equation of options, Sutton, Precup & Singh
+    # 1999). With gamma per macro step the horizon is k times too long, and the entropy bonus
+    # gathered over it outweighs a sparse goal that ends the episode: the controller found the
+    # goal, then learned to avoid it (benchmarks/RESULTS.md, hierarchy).
     discrete = DiscreteConfig(
-        hidden=tuple(args.hidden), q_lr=args.lr, alpha_lr=args.lr, gamma=args.gamma,
+        hidden=tuple(args.hidden), q_lr=args.lr, alpha_lr=args.lr, gamma=args.gamma ** args.steps_per_skill,
         batch_size=args.batch_size, gradient_steps=args.gradient_steps,
         learning_starts=args.learning_starts, alpha=args.alpha)
     extra = {"skills_from": str(args.skills_from), "steps_per_skill": args.steps_per_skill,

@@ -1,7 +1,10 @@
 """The hierarchy works: a maxent controller over pretrained skills beats picking skills at random."""
 
+import json
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from envs.registry import make_env
 from envs.skill_env import SkillEnv
@@ -39,3 +42,27 @@ def test_hierarchy_beats_random_skill_choice(pointmass_skills, tmp_path):
     # Dense reward is minus the distance to the goal, summed over 100 steps: a clear margin.
     assert learned > random + 100, (learned, random)
     assert df["step"].iloc[-1] == 6000  # steps count the robot's steps, not the controller's
+
+
+def test_controller_discounts_per_robot_step(pointmass_skills, tmp_path):
+    """--gamma is per robot step; a controller transition spans k steps, so it discounts by
+    gamma^k (semi-MDP). Per macro step, the horizon is k times too long (see cli/reuse.py)."""
+    code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
+                 "--steps-per-skill", "5", "--gamma", "0.9", "--total-steps", "20", "--learning-starts", "10",
+                 "--eval-every", "20", "--eval-episodes", "1", "--run-dir", str(tmp_path), "--no-progress"])
+    assert code == 0
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["extra"]["discrete"]["gamma"] == pytest.approx(0.9 ** 5)
+
+
+def test_hierarchy_finds_a_sparse_goal(pointmass_skills, tmp_path):
+    """The paper's case for a hierarchy: the sparse goal (+1 within 0.5 m, 3.5 m away), which
+    uniformly random actions never reach in 200 episodes and random skill choices reach in ~5%
+    of them; the controller must then reach it in (almost) every evaluation episode."""
+    code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoalSparse-v0",
+                 "--steps-per-skill", str(K_STEPS), "--total-steps", "10000", "--learning-starts", "500",
+                 "--eval-every", "10000", "--eval-episodes", "5", "--seed", "0", "--run-dir", str(tmp_path),
+                 "--no-progress"])
+    assert code == 0
+    success = pd.read_csv(tmp_path / "metrics.csv")["eval/return"].dropna().iloc[-1]
+    assert success >= 0.8, success  # eval return = the fraction of episodes that reach the goal

@@ -1,9 +1,11 @@
 """The loop stores the true final observation at a time-limit truncation, and never marks a
 truncation as a termination (so the critic bootstraps through it)."""
 
+import re
+
 import numpy as np
 
-from agents.loop import LoopConfig, OffPolicyLoop
+from agents.loop import LoopConfig, OffPolicyLoop, progress_fields
 from agents.sac import SAC, SACConfig
 from envs.registry import make_env
 
@@ -23,3 +25,17 @@ def test_truncation_is_stored_as_non_terminal_with_the_true_last_state(tmp_path)
     assert np.abs(d["obs"][100][:2]).max() <= 0.1  # the next episode starts near the centre
     assert np.abs(d["next_obs"][99][:2]).max() > 0.5  # the old one had wandered off
 
+
+
+def test_progress_bar_shows_training_between_evaluations(tmp_path, capsys):
+    """Between evaluations (every 50k steps on a robot) the bar must still move: it shows the
+    training window's return, and the last evaluation's under its own name."""
+    assert progress_fields({"train/episode_return": -12.345, "eval/return": 3.0, "train/q": 1.0}) == {
+        "return": "-12.3", "eval_return": "3"}
+    env = make_env("PointMass-v0", seed=0)
+    agent = SAC(4, 2, SACConfig(hidden=(8,), batch_size=8, learning_starts=1000))
+    loop = OffPolicyLoop(LoopConfig(total_steps=300, eval_every=10_000, log_every=100, progress=True),
+                         env, agent, lambda policy: {"eval/return": -7.0}, tmp_path)
+    loop.run()
+    shown = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert re.search(r"[ ,]return=-?[0-9]", shown) and "eval_return=-7" in shown, shown
