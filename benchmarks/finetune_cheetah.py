@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from _common import metrics, run
 
@@ -42,11 +41,13 @@ def main() -> None:
             if finished(d, a.steps):
                 continue
             if (d / "config.json").exists():
-                run(["finetune", "--resume", "--run-dir", str(d), "--no-progress", "--threads", str(a.threads)])
+                run(["finetune", "--resume", "--run-dir", str(d), "--no-progress",
+                     "--threads", str(a.threads)])
                 continue
+            scratch = ["--scratch"] if method == "scratch" else []
             run(["finetune", "--skills-from", str(a.skills_from), "--task", a.task, "--total-steps",
                  str(a.steps), "--eval-every", str(a.steps // 10), "--seed", str(seed), "--run-dir", str(d),
-                 "--no-progress", "--threads", str(a.threads), *(["--scratch"] if method == "scratch" else [])])
+                 "--no-progress", "--threads", str(a.threads), *scratch])
     rows = []
     for d in sorted(a.out.glob("*-s*")):
         if not finished(d, a.steps):

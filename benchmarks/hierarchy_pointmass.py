@@ -53,13 +53,15 @@ def main() -> None:
             for task in a.tasks:
                 hier, flat = Path(tmp) / f"hier-{task}-{seed}", Path(tmp) / f"flat-{task}-{seed}"
                 run(["hierarchy", "--skills-from", str(skills), "--task", task, "--steps-per-skill",
-                     str(a.k), "--learning-starts", "500", "--run-dir", str(hier), "--seed", str(seed), *common])
+                     str(a.k), "--learning-starts", "500", "--run-dir", str(hier), "--seed", str(seed),
+                     *common])
                 run(["train", "--env", task, "--learning-starts", "1000", "--run-dir", str(flat),
                      "--seed", str(seed), *common])
                 for name, d in (("hierarchy", hier), ("flat SAC", flat)):
                     df = metrics(d)
                     ev = df.dropna(subset=["eval/return"])
-                    table.append((task, seed, name, first_reaching(df, THRESHOLDS[task]), ev["eval/return"].iloc[-1]))
+                    first = first_reaching(df, THRESHOLDS[task])
+                    table.append((task, seed, name, first, ev["eval/return"].iloc[-1]))
                     curve = " ".join(f"{r:.4g}" for r in ev["eval/return"])
                     print(f"{task} seed {seed} {name:9s}: eval return every 1000 steps: {curve}", flush=True)
     df = pd.DataFrame(table, columns=["task", "seed", "method", "first_step_at_threshold", "final_return"])
