@@ -27,7 +27,8 @@ from pathlib import Path
 from _common import run, steps_per_second
 
 
-def update_overhead(skills: int, threads: int, rounds: int, per_round: int = 50) -> None:
+def update_overhead(skills: int, threads: int, rounds: int, disc_hidden: tuple[int, ...],
+                    per_round: int = 50) -> None:
     """Per-update cost of DIAYN against SAC, interleaved rounds in this process."""
     import statistics
     import time
@@ -46,7 +47,7 @@ def update_overhead(skills: int, threads: int, rounds: int, per_round: int = 50)
                      torch.randint(skills, (n,), generator=gen), torch.randn(n, 1, generator=gen))
                for _ in range(per_round)]
     sac, sac_z = SAC(obs_dim, act_dim, SACConfig()), SAC(obs_dim + skills, act_dim, SACConfig())
-    diayn = DIAYN(1, DIAYNConfig(n_skills=skills))  # the x feature
+    diayn = DIAYN(1, DIAYNConfig(n_skills=skills, hidden=disc_hidden))  # the x feature
 
     def timed(step) -> float:
         t0 = time.perf_counter()
@@ -77,11 +78,13 @@ def main() -> None:
     p.add_argument("--skills", type=int, default=10)
     p.add_argument("--feature", default="x")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--disc-hidden", type=int, nargs="+", default=[256, 256],
+                   help="discriminator hidden sizes (SAC's stay 256x256)")
     p.add_argument("--updates", action="store_true", help="per-update cost in one process instead")
     p.add_argument("--rounds", type=int, default=20, help="with --updates: timed rounds")
     a = p.parse_args()
     if a.updates:
-        update_overhead(a.skills, a.threads, a.rounds)
+        update_overhead(a.skills, a.threads, a.rounds, tuple(a.disc_hidden))
         return
     common = ["--env", a.env, "--total-steps", str(a.steps), "--learning-starts", str(a.learning_starts),
               "--eval-every", str(a.steps), "--eval-episodes", "1", "--log-every", "250",
@@ -93,6 +96,7 @@ def main() -> None:
             sac_dir, diayn_dir = Path(tmp) / f"sac{i}", Path(tmp) / f"diayn{i}"
             run(["train", "--run-dir", str(sac_dir), "--seed", str(i), *common])
             run(["pretrain", "--skills", str(a.skills), "--feature", a.feature, "--no-visualize",
+                 "--disc-hidden", *map(str, a.disc_hidden),
                  "--run-dir", str(diayn_dir), "--seed", str(i), *common])
             sac, diayn = steps_per_second(sac_dir, from_step), steps_per_second(diayn_dir, from_step)
             slowdowns.append(1 - diayn / sac)

@@ -1,0 +1,69 @@
+"""The DIAYN paper's Ant navigation (Sec. 4.2.2): a controller over x-y-prior skills against flat
+SAC on AntWaypoints-v0 (5 waypoints of a 4 m square in order, +1 each, gear-30 Ant).
+
+Skills: 10, pretrained on AntLowGear-v0 (the same robot without waypoints) with the x-y feature
+and the paper's fixed alpha 0.1. Then, per seed, the soft Q-learning controller choosing a skill
+every k = 100 steps, and SAC from scratch, for --steps env steps each. Target: the hierarchy
+reaches >= 3 of 5 waypoints on average where flat SAC scores about 0.
+
+    python benchmarks/hierarchy_ant.py --out /tmp/bench/antnav --pretrain-steps 300000 --steps 100000
+
+Runs live in --out (skills, hier-sSEED, flat-sSEED) and are kept: a finished run is only read
+back and a stopped one resumed, so this long benchmark can be run in pieces.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+from _common import metrics, run
+
+
+def ensure(run_dir: Path, steps: int, args: list[str], threads: int) -> None:
+    """Run `args` into run_dir, resume it if it stopped early, skip it if it is done."""
+    common = ["--run-dir", str(run_dir), "--no-progress", "--threads", str(threads)]
+    if (run_dir / "metrics.csv").exists() and metrics(run_dir)["step"].iloc[-1] >= steps:
+        return
+    if (run_dir / "config.json").exists():
+        run([args[0], "--resume", *common])
+    else:
+        run([*args, "--total-steps", str(steps), *common])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--pretrain-steps", type=int, default=300_000)
+    p.add_argument("--steps", type=int, default=100_000)
+    p.add_argument("--k", type=int, default=100)
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args()
+    skills = a.out / "skills"
+    ensure(skills, a.pretrain_steps, ["pretrain", "--env", "AntLowGear-v0", "--skills", "10", "--feature",
+                                      "xy", "--alpha", "0.1", "--no-visualize", "--eval-every",
+                                      str(max(a.pretrain_steps // 6, 1))], a.threads)
+    every = str(max(a.steps // 10, 1))
+    rows = []
+    for seed in a.seeds:
+        hier, flat = a.out / f"hier-s{seed}", a.out / f"flat-s{seed}"
+        ensure(hier, a.steps, ["hierarchy", "--skills-from", str(skills), "--task", "AntWaypoints-v0",
+                               "--steps-per-skill", str(a.k), "--learning-starts", str(10 * a.k),
+                               "--eval-every", every, "--seed", str(seed)], a.threads)
+        ensure(flat, a.steps, ["train", "--env", "AntWaypoints-v0", "--eval-every", every,
+                               "--seed", str(seed)], a.threads)
+        for name, d in (("hierarchy", hier), ("flat SAC", flat)):
+            ev = metrics(d).dropna(subset=["eval/return"])
+            rows.append((name, seed, ev["eval/return"].iloc[-1]))
+            curve = " ".join(f"{r:.1f}" for r in ev["eval/return"])
+            print(f"seed {seed} {name:9s}: waypoints reached, every {every} steps: {curve}", flush=True)
+    df = pd.DataFrame(rows, columns=["method", "seed", "waypoints"])
+    for name, g in df.groupby("method", sort=False):
+        print(f"{name}: {g['waypoints'].mean():.2f} +- {g['waypoints'].std():.2f} of 5 waypoints "
+              f"over {len(g)} seeds (target for the hierarchy: >= 3, flat SAC about 0)")
+
+
+if __name__ == "__main__":
+    main()
