@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feature", default=None,
                    help="what the discriminator sees: the full observation (default) or a position "
                         "the env exposes: xy (DIAYN+prior), x")
-    p.add_argument("--disc-hidden", type=int, nargs="+", default=[256, 256],
+    p.add_argument("--disc-hidden", type=int, nargs="+", default=[128, 128],
                    help="discriminator hidden sizes")
     p.add_argument("--reward-scale", type=float, default=1.0, help="scale of the DIAYN reward")
     _common(p, total_steps=20_000, learning_starts=2_000)

@@ -1,7 +1,7 @@
 """Overhead of DIAYN: env steps/s of skill pretraining against plain SAC, same network sizes.
 
 Both run through `run.py` (the one loop) on HalfCheetah-v5 with 256x256 actor and critics,
-batch 256, one update per step; DIAYN adds its discriminator (256x256, K skills, the x feature)
+batch 256, one update per step; DIAYN adds its discriminator (128x128 by default, K skills, the x feature)
 and the skill one-hot. Runs alternate SAC, DIAYN, SAC, DIAYN ... so that load on a shared
 machine hits both alike; the rate is taken from each run's metrics between --from-step and the
 last logged row before the final evaluation. Prints each pair and the median slowdown.
@@ -78,7 +78,7 @@ def main() -> None:
     p.add_argument("--skills", type=int, default=10)
     p.add_argument("--feature", default="x")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--disc-hidden", type=int, nargs="+", default=[256, 256],
+    p.add_argument("--disc-hidden", type=int, nargs="+", default=[128, 128],
                    help="discriminator hidden sizes (SAC's stay 256x256)")
     p.add_argument("--updates", action="store_true", help="per-update cost in one process instead")
     p.add_argument("--rounds", type=int, default=20, help="with --updates: timed rounds")
