@@ -38,6 +38,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--episodes", type=int, default=1, help="evaluation rollouts per skill")
     p.add_argument("--alpha", type=float, default=None, help="fixed temperature (default: learned)")
+    p.add_argument("--disc-hidden", type=int, nargs="+", default=None,
+                   help="discriminator hidden sizes (default: run.py's)")
     p.add_argument("--run-dir", type=Path, required=True)
     a = p.parse_args()
 
@@ -49,8 +51,9 @@ def main() -> None:
     else:
         feature = [] if a.feature == "obs" else ["--feature", a.feature]
         alpha = [] if a.alpha is None else ["--alpha", str(a.alpha)]
-        run(["pretrain", "--env", a.env, "--skills", str(a.skills), *feature, *alpha, "--seed", str(a.seed),
-             "--eval-every", str(max(a.steps // 6, 1)), *common])
+        width = [] if a.disc_hidden is None else ["--disc-hidden", *map(str, a.disc_hidden)]
+        run(["pretrain", "--env", a.env, "--skills", str(a.skills), *feature, *alpha, *width,
+             "--seed", str(a.seed), "--eval-every", str(max(a.steps // 6, 1)), *common])
     print(f"pretraining: {(time.perf_counter() - t0) / 60:.1f} min in this process")
 
     from skills.library import SkillLibrary
