@@ -58,10 +58,11 @@ def test_controller_discounts_per_robot_step(pointmass_skills, tmp_path):
 def test_hierarchy_finds_a_sparse_goal(pointmass_skills, tmp_path):
     """The paper's case for a hierarchy: the sparse goal (+1 within 0.5 m, 3.5 m away), which
     uniformly random actions never reach in 200 episodes and random skill choices reach in ~5%
-    of them; the controller must then reach it in (almost) every evaluation episode."""
+    of them; the controller must then reach it in (almost) every evaluation episode. (Seeds 0-4
+    on such skills reach it in 10 of 10 from 12k steps on, with dips before: hence 16k.)"""
     code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoalSparse-v0",
-                 "--steps-per-skill", str(K_STEPS), "--total-steps", "10000", "--learning-starts", "500",
-                 "--eval-every", "10000", "--eval-episodes", "5", "--seed", "0", "--run-dir", str(tmp_path),
+                 "--steps-per-skill", str(K_STEPS), "--total-steps", "16000", "--learning-starts", "500",
+                 "--eval-every", "16000", "--eval-episodes", "10", "--seed", "0", "--run-dir", str(tmp_path),
                  "--no-progress"])
     assert code == 0
     success = pd.read_csv(tmp_path / "metrics.csv")["eval/return"].dropna().iloc[-1]
