@@ -27,14 +27,14 @@ from agents.logger import MetricsLogger
 PolicyFn = Callable[[np.ndarray, int], np.ndarray]
 
 
+_PROGRESS = {"train/episode_return": "return", "skill/disc_accuracy": "disc_acc",
+             "eval/return": "eval_return", "eval/disc_accuracy": "eval_acc"}
+
+
 def progress_fields(row: dict[str, float]) -> dict[str, str]:
     """What the progress bar shows of a metrics row: training return and discriminator accuracy
     of the latest window, and the latest evaluation's, each kept until a row has a newer one."""
     return {label: f"{row[k]:.3g}" for k, label in _PROGRESS.items() if k in row}
-
-
-_PROGRESS = {"train/episode_return": "return", "skill/disc_accuracy": "disc_acc",
-             "eval/return": "eval_return", "eval/disc_accuracy": "eval_acc"}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,12 @@ def metrics(run_dir: str | Path) -> pd.DataFrame:
     return pd.read_csv(Path(run_dir) / "metrics.csv")
 
 
+def finished(run_dir: str | Path, steps: int) -> bool:
+    """Whether run_dir holds a run that has logged `steps` steps (benchmarks skip it then)."""
+    csv = Path(run_dir) / "metrics.csv"
+    return csv.exists() and metrics(run_dir)["step"].iloc[-1] >= steps
+
+
 def final(run_dir: str | Path, metric: str) -> float:
     return float(metrics(run_dir)[metric].dropna().iloc[-1])
 

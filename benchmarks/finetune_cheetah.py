@@ -18,11 +18,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from _common import metrics, run
-
-
-def finished(run_dir: Path, steps: int) -> bool:
-    return (run_dir / "metrics.csv").exists() and metrics(run_dir)["step"].iloc[-1] >= steps
+from _common import finished, metrics, run
 
 
 def main() -> None:

@@ -18,13 +18,13 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from _common import metrics, run
+from _common import finished, metrics, run
 
 
 def ensure(run_dir: Path, steps: int, args: list[str], threads: int) -> None:
     """Run `args` into run_dir, resume it if it stopped early, skip it if it is done."""
     common = ["--run-dir", str(run_dir), "--no-progress", "--threads", str(threads)]
-    if (run_dir / "metrics.csv").exists() and metrics(run_dir)["step"].iloc[-1] >= steps:
+    if finished(run_dir, steps):
         return
     if (run_dir / "config.json").exists():
         run([args[0], "--resume", *common])

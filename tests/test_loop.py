@@ -26,7 +26,6 @@ def test_truncation_is_stored_as_non_terminal_with_the_true_last_state(tmp_path)
     assert np.abs(d["next_obs"][99][:2]).max() > 0.5  # the old one had wandered off
 
 
-
 def test_progress_bar_shows_training_between_evaluations(tmp_path, capsys):
     """Between evaluations (every 50k steps on a robot) the bar must still move: it shows the
     training window's return, and the last evaluation's under its own name."""
