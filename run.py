@@ -57,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", default="PointMass-v0")
     p.add_argument("--skills", type=int, default=None, help="number of skills K (default 8)")
     p.add_argument("--feature", default=None,
-                   help="what the discriminator sees: the full observation (default) or a position "
-                        "the env exposes: xy (DIAYN+prior), x")
+                   help="what the discriminator sees: the full observation (default) or a feature "
+                        "the env exposes: the torso's position xy (DIAYN+prior) or x, its "
+                        "velocity vxy or vx")
     p.add_argument("--disc-hidden", type=int, nargs="+", default=[128, 128],
                    help="discriminator hidden sizes")
     p.add_argument("--reward-scale", type=float, default=1.0, help="scale of the DIAYN reward")

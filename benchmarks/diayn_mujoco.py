@@ -31,12 +31,14 @@ from _common import random_coverage, run
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="HalfCheetah-v5")
-    p.add_argument("--feature", default="x", help="what the discriminator sees: x, xy, or 'obs'")
+    p.add_argument("--feature", default="x",
+                   help="what the discriminator sees: x, xy, vx, vxy, or 'obs'")
     p.add_argument("--skills", type=int, default=10)
     p.add_argument("--steps", type=int, default=300_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--episodes", type=int, default=1, help="evaluation rollouts per skill")
+    p.add_argument("--eval-every", type=int, default=None, help="default: a sixth of --steps")
     p.add_argument("--alpha", type=float, default=None, help="fixed temperature (default: learned)")
     p.add_argument("--disc-hidden", type=int, nargs="+", default=None,
                    help="discriminator hidden sizes (default: run.py's)")
@@ -53,7 +55,7 @@ def main() -> None:
         alpha = [] if a.alpha is None else ["--alpha", str(a.alpha)]
         width = [] if a.disc_hidden is None else ["--disc-hidden", *map(str, a.disc_hidden)]
         run(["pretrain", "--env", a.env, "--skills", str(a.skills), *feature, *alpha, *width,
-             "--seed", str(a.seed), "--eval-every", str(max(a.steps // 6, 1)), *common])
+             "--seed", str(a.seed), "--eval-every", str(a.eval_every or max(a.steps // 6, 1)), *common])
     print(f"pretraining: {(time.perf_counter() - t0) / 60:.1f} min in this process")
 
     from skills.library import SkillLibrary

@@ -19,7 +19,8 @@ _XY_ROBOTS = ("Ant-v5", "Humanoid-v5", "Swimmer-v5")
 _X_ROBOTS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
 MUJOCO_ROBOTS = _XY_ROBOTS + _X_ROBOTS
 
-# Which position features each env exposes: "xy" (x-y of the torso) or "x" (planar robots).
+# Which position features each env exposes: "xy" (x-y of the torso) or "x" (planar robots);
+# each comes with its velocity ("vxy", "vx").
 _POSITION: dict[str, str] = {**{r: "xy" for r in _XY_ROBOTS}, **{r: "x" for r in _X_ROBOTS}}
 # Robot each env is built on, so skills are only reused on the robot that learned them.
 _ROBOT: dict[str, str] = {r: r for r in MUJOCO_ROBOTS}
@@ -104,8 +105,10 @@ def make_env(name: str, seed: int | None = None, render_mode: str | None = None,
 
 
 def env_features(env: gym.Env) -> dict[str, Callable[[], np.ndarray]]:
-    """Named state features of `env`'s current state, for a discriminator: 'xy' and/or 'x',
-    read from the simulator, so they exist whatever the observation holds."""
+    """Named state features of `env`'s current state, for a discriminator, read from the
+    simulator so they exist whatever the observation holds: the torso's position 'x' (and 'xy'
+    where it moves in a plane) and its velocity 'vx' (and 'vxy'), a prior towards skills that
+    differ in how fast they travel, not in which posture they hold."""
     position = _POSITION.get(env.spec.id if env.spec is not None else "")
     feats: dict[str, Callable[[], np.ndarray]] = {}
     if position is None:
@@ -114,5 +117,9 @@ def env_features(env: gym.Env) -> dict[str, Callable[[], np.ndarray]]:
     feats["x"] = lambda: data.qpos[:1].astype(np.float32)
     if position == "xy":
         feats["xy"] = lambda: data.qpos[:2].astype(np.float32)
+    # A slide's or a free joint's first qvel entries are the torso's world-frame velocity.
+    feats["vx"] = lambda: data.qvel[:1].astype(np.float32)
+    if position == "xy":
+        feats["vxy"] = lambda: data.qvel[:2].astype(np.float32)
     return feats
 

@@ -26,8 +26,9 @@ class DIAYNConfig:
     n_skills: int = 8
     """K, the number of skills of the uniform prior p(z)"""
     feature: str | None = None
-    """what the discriminator sees: None for the full observation, or a position the env
-    exposes ("xy" for the torso's x-y, the paper's DIAYN+prior; "x" for planar robots)"""
+    """what the discriminator sees: None for the full observation, or a feature the env exposes
+    ("xy" for the torso's x-y, the paper's DIAYN+prior; "x" for planar robots; "vxy", "vx" for
+    the torso's velocity)"""
     hidden: tuple[int, ...] = (128, 128)
     """hidden layer sizes of the discriminator. 128 wide, half of SAC's networks: it classifies a
     low-dimensional feature (x, x-y, or an observation) into K skills, and at 256 wide its step

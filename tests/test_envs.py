@@ -48,8 +48,25 @@ def test_sparse_goal_terminates_with_reward():
 
 def test_robot_features_follow_the_simulator():
     env = make_env("HalfCheetah-v5", seed=0)
-    assert set(env_features(env)) == {"x"}
-    assert "xy" in env_features(make_env("Ant-v5", seed=0))
+    assert set(env_features(env)) == {"x", "vx"}
+    assert {"xy", "vxy"} <= set(env_features(make_env("Ant-v5", seed=0)))
+
+
+@pytest.mark.parametrize("name", ["HalfCheetah-v5", "Ant-v5"])
+def test_velocity_feature_integrates_to_the_position(name):
+    # Independent of how the simulator stores velocities: summing vx * dt along a rollout must
+    # retrace the torso's x (up to the integrator's error within each frame of 5 substeps).
+    env = make_env(name, seed=0)
+    env.reset(seed=0)
+    feats, dt = env_features(env), env.unwrapped.dt
+    x0, xs, vs = feats["x"]()[0], [], []
+    for _ in range(300):
+        env.step(env.action_space.sample())
+        xs.append(feats["x"]()[0] - x0)
+        vs.append(feats["vx"]()[0])
+    xs, path = np.array(xs), np.cumsum(vs) * dt
+    assert np.ptp(xs) > 0.5  # the torso moved, so a wrong velocity would not retrace it
+    np.testing.assert_allclose(path, xs, atol=0.15)
 
 
 def test_actions_rescaled_to_unit_box():
