@@ -27,13 +27,12 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     diayn = config_from_dict(DIAYNConfig, cfg.extra["diayn"])
 
     def make_plugin(env, eval_env):
-        from envs.registry import env_features
+        from envs.registry import UnknownFeatureError, state_feature
 
-        feats = env_features(env)
-        if diayn.feature is not None and diayn.feature not in feats:
-            raise ConfigError(f"env {cfg.env} exposes no feature {diayn.feature!r}; it exposes: "
-                              f"{', '.join(feats) or 'none (use the full observation)'}")
-        feature_fn = feats[diayn.feature] if diayn.feature else None
+        try:
+            feature_fn = state_feature(env, diayn.feature)
+        except UnknownFeatureError as e:
+            raise ConfigError(str(e)) from None
         feature_dim = env.observation_space.shape[0] if feature_fn is None else feature_fn().size
         plugin = DIAYN(feature_dim, diayn, device=cfg.device)
         evaluate = skill_evaluator(eval_env, plugin, diayn.feature,

@@ -123,3 +123,24 @@ def env_features(env: gym.Env) -> dict[str, Callable[[], np.ndarray]]:
         feats["vxy"] = lambda: data.qvel[:2].astype(np.float32)
     return feats
 
+
+
+class UnknownFeatureError(ValueError):
+    pass
+
+
+def state_feature(env: gym.Env, name: str | None) -> Callable[[], np.ndarray] | None:
+    """The feature `name` of env_features(env), or several joined by commas ("x,vx": the torso's
+    position and velocity side by side); None for None (the discriminator sees the observation)."""
+    if name is None:
+        return None
+    feats, names = env_features(env), name.split(",")
+    unknown = [n for n in names if n not in feats]
+    if unknown:
+        raise UnknownFeatureError(
+            f"env {env.spec.id if env.spec else env} exposes no feature {unknown[0]!r}; it exposes: "
+            f"{', '.join(feats) or 'none (use the full observation)'}, or several joined by commas")
+    if len(names) == 1:
+        return feats[name]
+    parts = [feats[n] for n in names]
+    return lambda: np.concatenate([f() for f in parts])

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 
-from envs.registry import env_features
+from envs.registry import env_features, state_feature
 from skills.diayn import DIAYN
 from skills.metrics import PolicyFn, SkillRollout, rollout_skill, skill_metrics
 
@@ -20,7 +20,7 @@ def position_fn(env: gym.Env) -> Callable[[], np.ndarray] | None:
 
 def rollout_all_skills(env: gym.Env, policy: PolicyFn, diayn: DIAYN, feature: str | None,
                        episodes: int = 1, max_steps: int | None = None) -> list[SkillRollout]:
-    feature_fn = env_features(env)[feature] if feature else None
+    feature_fn = state_feature(env, feature)
     return [rollout_skill(env, policy, z, feature_fn, position_fn(env), diayn.predict, max_steps)
             for z in range(diayn.n_skills) for _ in range(episodes)]
 

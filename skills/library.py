@@ -16,7 +16,7 @@ import torch
 from agents.checkpoint import load_checkpoint
 from agents.rundir import check_run_kind, config_from_dict
 from agents.sac import SAC, SACConfig
-from envs.registry import env_features, make_env
+from envs.registry import make_env, state_feature
 from skills.diayn import DIAYN, DIAYNConfig
 from skills.evaluate import position_fn
 from skills.metrics import SkillRollout, rollout_skill
@@ -43,10 +43,8 @@ class SkillLibrary:
         state = load_checkpoint(Path(run_dir) / "checkpoints", map_location=device)
         env = make_env(data["env"])
         obs_dim = env.observation_space.shape[0]
-        if diayn_cfg.feature is None:
-            feature_dim = obs_dim
-        else:
-            feature_dim = env_features(env)[diayn_cfg.feature]().size
+        feature_fn = state_feature(env, diayn_cfg.feature)
+        feature_dim = obs_dim if feature_fn is None else feature_fn().size
         env.close()
         agent = SAC(obs_dim + diayn_cfg.n_skills, env.action_space.shape[0], sac_cfg, device=device)
         agent.load_state_dict(state["agent"])
@@ -74,7 +72,7 @@ class SkillLibrary:
         discriminator's log q(z|s) of every state reached."""
         self._check_skill(z)
         env = env if env is not None else self.make_env(seed)
-        feature_fn = env_features(env)[self.feature] if self.feature else None
+        feature_fn = state_feature(env, self.feature)
 
         def policy(obs: np.ndarray, skill: int) -> np.ndarray:
             return self.act(obs, skill, deterministic)

@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from envs.registry import UnknownEnvError, env_features, env_names, make_env
+from envs.registry import (
+    UnknownEnvError,
+    UnknownFeatureError,
+    env_features,
+    env_names,
+    make_env,
+    state_feature,
+)
 
 
 @pytest.mark.parametrize("name", ["PointMass-v0", "PointMassGoal-v0", "PointMassGoalSparse-v0"])
@@ -50,6 +57,18 @@ def test_robot_features_follow_the_simulator():
     env = make_env("HalfCheetah-v5", seed=0)
     assert set(env_features(env)) == {"x", "vx"}
     assert {"xy", "vxy"} <= set(env_features(make_env("Ant-v5", seed=0)))
+
+
+def test_features_join_with_commas():
+    env = make_env("Ant-v5", seed=0)
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    data = env.unwrapped.data
+    np.testing.assert_allclose(state_feature(env, "x,vxy")(),
+                               [data.qpos[0], data.qvel[0], data.qvel[1]], rtol=1e-6)
+    assert state_feature(env, None) is None
+    with pytest.raises(UnknownFeatureError, match="no feature 'z'; it exposes: x, xy, vx, vxy"):
+        state_feature(env, "xy,z")
 
 
 @pytest.mark.parametrize("name", ["HalfCheetah-v5", "Ant-v5"])
