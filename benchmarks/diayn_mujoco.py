@@ -1,9 +1,10 @@
 """DIAYN on a MuJoCo robot: held-out accuracy, what each skill does, coverage against random.
 
-HalfCheetah-v5, 10 skills, the discriminator sees the torso's x (targets: held-out accuracy
->= 0.8; one skill running forward at > 1 m/s and one running backward, the paper's behaviours):
+HalfCheetah-v5, 10 skills, the discriminator sees the torso's x-velocity (--feature x for its
+position, obs for the whole observation; targets: held-out accuracy >= 0.8; one skill running
+forward at > 1 m/s and one running backward, the paper's behaviours):
 
-    python benchmarks/diayn_mujoco.py --env HalfCheetah-v5 --feature x --steps 300000 \
+    python benchmarks/diayn_mujoco.py --env HalfCheetah-v5 --feature vx --steps 300000 \
         --run-dir /tmp/bench/cheetah
 
 Ant-v5, 10 skills, the discriminator sees the torso's x-y (DIAYN+prior): coverage of 1 m cells

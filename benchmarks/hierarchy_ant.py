@@ -2,9 +2,10 @@
 SAC on AntWaypoints-v0 (5 waypoints of a 4 m square in order, +1 each, gear-30 Ant).
 
 Skills: 10, pretrained on AntLowGear-v0 (the same robot without waypoints) with the x-y feature
-and the paper's fixed alpha 0.1. Then, per seed, the soft Q-learning controller choosing a skill
-every k = 100 steps, and SAC from scratch, for --steps env steps each. Target: the hierarchy
-reaches >= 3 of 5 waypoints on average where flat SAC scores about 0.
+and the paper's fixed alpha 0.1 by default (--feature, --alpha 0 for a learned one). Then, per
+seed, the soft Q-learning controller choosing a skill every k = 100 steps, and SAC from scratch,
+for --steps env steps each. Target: the hierarchy reaches >= 3 of 5 waypoints on average where
+flat SAC scores about 0.
 
     python benchmarks/hierarchy_ant.py --out /tmp/bench/antnav --pretrain-steps 300000 --steps 100000
 
@@ -40,10 +41,14 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--k", type=int, default=100)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--feature", default="xy", help="what the skills' discriminator sees (xy, vxy, ...)")
+    p.add_argument("--alpha", type=float, default=0.1,
+                   help="the skills' fixed temperature (the paper's 0.1); 0: learned")
     a = p.parse_args()
     skills = a.out / "skills"
+    alpha = ["--alpha", str(a.alpha)] if a.alpha > 0 else []
     ensure(skills, a.pretrain_steps, ["pretrain", "--env", "AntLowGear-v0", "--skills", "10", "--feature",
-                                      "xy", "--alpha", "0.1", "--no-visualize", "--eval-every",
+                                      a.feature, *alpha, "--no-visualize", "--eval-every",
                                       str(max(a.pretrain_steps // 6, 1))], a.threads)
     every = str(max(a.steps // 10, 1))
     rows = []
