@@ -19,6 +19,22 @@ def _library(args: argparse.Namespace):
     return lib
 
 
+def _check_robot_observation(task: str) -> None:
+    """Fine-tuning continues the skill's own networks, whose input is the robot's observation: a
+    task that appends entries of its own (AntWaypoints' waypoint) does not fit them."""
+    from agents.rundir import ConfigError
+    from envs.registry import make_env
+    from envs.skill_env import robot_obs_dim
+
+    env = make_env(task)
+    robot, total = robot_obs_dim(env), env.observation_space.shape[0]
+    env.close()
+    if total != robot:
+        raise ConfigError(f"{task} appends {total - robot} entries to the robot's {robot}-entry "
+                          "observation, which the skills' networks cannot take; reuse the skills "
+                          "there with `run.py hierarchy`")
+
+
 def cmd_finetune(args: argparse.Namespace) -> None:
     """Evaluate every skill on the task, pick the best, and train SAC from its pretrained actor
     and critics with that skill fixed; or, with --scratch, SAC from scratch on the same budget."""
@@ -27,6 +43,7 @@ def cmd_finetune(args: argparse.Namespace) -> None:
 
     args.env = args.task
     lib = _library(args)
+    _check_robot_observation(args.task)
     extra = {"skills_from": str(args.skills_from), "scratch": args.scratch, "n_skills": lib.n_skills}
     cfg = resolve_config(args, extra=extra, sac_overrides={"hidden": lib.agent.cfg.hidden})
     if cfg.extra["scratch"]:

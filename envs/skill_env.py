@@ -25,6 +25,12 @@ class SkillPolicy(Protocol):
         ...
 
 
+def robot_obs_dim(env: gym.Env) -> int:
+    """How many leading entries of `env`'s observation are its robot's: the skills' input. A task
+    may append its own after them (envs/tasks.py); the controller sees all of it."""
+    return int(getattr(env.unwrapped, "robot_obs_dim", env.observation_space.shape[0]))
+
+
 class SkillEnv(gym.Env):
     """Run skill z for `steps_per_skill` low-level steps of `task_env` per step(z).
 
@@ -32,7 +38,8 @@ class SkillEnv(gym.Env):
     meta-controller is trained on the task reward accumulated while a skill runs). The macro
     step ends early if the task's episode does, and terminated / truncated are the task's own,
     so an agent bootstraps through the task's time limit and not through its terminations.
-    Skills act deterministically (their mean action), as the paper's frozen skills do.
+    Skills act deterministically (their mean action), as the paper's frozen skills do, on the
+    robot's part of the observation; the controller's observation is the task's, whole.
     """
 
     def __init__(self, task_env: gym.Env, library: SkillPolicy, steps_per_skill: int):
@@ -41,6 +48,7 @@ class SkillEnv(gym.Env):
         self.task_env = task_env
         self.library = library
         self.steps_per_skill = steps_per_skill
+        self._robot_dim = robot_obs_dim(task_env)
         self.observation_space = task_env.observation_space
         self.action_space = spaces.Discrete(library.n_skills)
         self.metadata = dict(task_env.metadata)
@@ -62,7 +70,7 @@ class SkillEnv(gym.Env):
         terminated = truncated = False
         info: dict[str, Any] = {}
         while n < self.steps_per_skill and not (terminated or truncated):
-            action = self.library.act(self._obs, z, deterministic=True)
+            action = self.library.act(self._obs[:self._robot_dim], z, deterministic=True)
             self._obs, reward, terminated, truncated, info = self.task_env.step(action)
             total += float(reward)
             n += 1

@@ -8,10 +8,13 @@ a skill every k steps (envs/skill_env.py) or by fine-tuning the best skill.
   Ant), so skills are pretrained on the very robot that the waypoint task uses.
 - `AntWaypoints-v0`: AntLowGear visiting 5 waypoints of a 4 m square in order, +1 per waypoint.
 
-Every task keeps its robot's observation (17 for the cheetah, 105 for the ant), so pretrained
-skills run on it unchanged. The models are Gymnasium's own XML, edited with `mujoco.MjSpec`
-when the env builds, so they never drift from the robots the skills were pretrained on.
-They are registered (make_env names, robots, position features) in envs/registry.py.
+Every task starts its observation with its robot's (17 entries for the cheetah, 105 for the ant),
+so pretrained skills run on it unchanged; a task may append entries of its own after them
+(`robot_obs_dim` says where the robot's end): AntWaypoints gives the current waypoint relative to
+the torso, which Ant-v5's observation would not tell a controller. The models are Gymnasium's
+own XML, edited with `mujoco.MjSpec` when the env builds, so they never drift from the robots
+the skills were pretrained on. They are registered (make_env names, robots, position features)
+in envs/registry.py.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import warnings
 
 import mujoco
 import numpy as np
-from gymnasium import utils
+from gymnasium import spaces, utils
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
@@ -119,6 +122,17 @@ class AntWaypointsEnv(AntLowGearEnv):
         self.current = 0
         super().__init__(**kwargs)
         utils.EzPickle.__init__(self, waypoints=waypoints, radius=radius, **kwargs)
+        # Ant-v5's observation leaves out the torso's x-y, so without these two entries (the
+        # current waypoint minus the torso's x-y) no policy could tell where to walk next.
+        self.robot_obs_dim = self.observation_space.shape[0]
+        self.observation_space = spaces.Box(-np.inf, np.inf, (self.robot_obs_dim + 2,), np.float64)
+
+    def _to_waypoint(self) -> np.ndarray:
+        """The current waypoint (the last, once all are reached) minus the torso's x-y."""
+        return self.waypoints[min(self.current, len(self.waypoints) - 1)] - self.data.qpos[:2]
+
+    def _get_obs(self) -> np.ndarray:
+        return np.concatenate([super()._get_obs(), self._to_waypoint()])
 
     def _build_spec(self) -> mujoco.MjSpec:
         spec = super()._build_spec()
@@ -142,6 +156,7 @@ class AntWaypointsEnv(AntLowGearEnv):
             reward = 1.0
             self.current += 1
         done = self.current == len(self.waypoints)
+        obs[self.robot_obs_dim:] = self._to_waypoint()  # the waypoint may just have moved on
         # Ant-v5's reward_* entries describe a reward this task does not give.
         info = {k: v for k, v in info.items() if not k.startswith("reward_")}
         info.update(waypoint=self.current, distance=distance, success=done)

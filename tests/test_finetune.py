@@ -62,6 +62,19 @@ def test_skills_of_another_robot_are_refused(skills, tmp_path):
     assert "PointMass" in proc.stderr and "HalfCheetah" in proc.stderr
 
 
+def test_task_with_its_own_observation_entries_is_refused(tmp_path, capsys):
+    # AntWaypoints appends the waypoint to the low-gear ant's observation: the skills' networks
+    # take the robot's 105 entries only, so fine-tuning them there cannot work; hierarchy can.
+    assert main(["pretrain", "--env", "AntLowGear-v0", "--skills", "2", "--total-steps", "30",
+                 "--eval-every", "30", "--learning-starts", "10", "--eval-episodes", "1",
+                 "--disc-hidden", "16", "--no-visualize", "--run-dir", str(tmp_path / "ant"), *SMALL]) == 0
+    capsys.readouterr()
+    assert main(["finetune", "--skills-from", str(tmp_path / "ant"), "--task", "AntWaypoints-v0",
+                 "--total-steps", "30", "--run-dir", str(tmp_path / "ft")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "run.py hierarchy" in err and "105" in err
+
+
 def test_pretrain_dir_that_is_not_a_pretraining_run(tmp_path):
     assert main(["train", "--env", "PointMassGoal-v0", "--total-steps", "50", "--learning-starts", "10",
                  "--run-dir", str(tmp_path / "sac"), *SMALL]) == 0

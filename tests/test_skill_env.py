@@ -137,3 +137,26 @@ def test_stable_baselines3_ppo_drives_skill_env(library):
     z, _ = model.predict(obs, deterministic=True)
     assert env.action_space.contains(int(z))
     env.step(int(z))
+
+
+class IdleAnt:
+    """A fake skill set for the ant: motors idle; keeps the observation each skill was given."""
+
+    n_skills = 2
+
+    def __init__(self):
+        self.seen: list[np.ndarray] = []
+
+    def act(self, obs: np.ndarray, z: int, deterministic: bool = True) -> np.ndarray:
+        self.seen.append(obs)
+        return np.zeros(8, dtype=np.float32)
+
+
+def test_skills_see_the_robots_observation_and_the_controller_the_tasks():
+    task, lib = make_env("AntWaypoints-v0", seed=0), IdleAnt()
+    env = SkillEnv(task, lib, steps_per_skill=3)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (107,) and env.observation_space.shape == (107,)
+    env.step(1)
+    assert [o.shape for o in lib.seen] == [(105,)] * 3
+    np.testing.assert_array_equal(lib.seen[0], obs[:105])

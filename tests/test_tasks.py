@@ -14,6 +14,7 @@ from envs.registry import (
     make_env,
     robot_of,
 )
+from envs.skill_env import robot_obs_dim
 from envs.tasks import WAYPOINTS
 
 TASKS = ["CheetahHurdle-v0", "AntLowGear-v0", "AntWaypoints-v0"]
@@ -25,14 +26,15 @@ def test_task_passes_check_env_and_is_registered(name):
     check_env(make_env(name).unwrapped, skip_render_check=True)
 
 
-@pytest.mark.parametrize("task, robot_env, feature", [
-    ("CheetahHurdle-v0", "HalfCheetah-v5", "x"),
-    ("AntLowGear-v0", "Ant-v5", "xy"),
-    ("AntWaypoints-v0", "Ant-v5", "xy"),
+@pytest.mark.parametrize("task, robot_env, feature, extra", [
+    ("CheetahHurdle-v0", "HalfCheetah-v5", "x", 0),
+    ("AntLowGear-v0", "Ant-v5", "xy", 0),
+    ("AntWaypoints-v0", "Ant-v5", "xy", 2),
 ])
-def test_task_keeps_the_robots_observation_and_exposes_positions(task, robot_env, feature):
+def test_task_starts_with_the_robots_observation_and_exposes_positions(task, robot_env, feature, extra):
     env = make_env(task, seed=0)
-    assert env.observation_space.shape == make_env(robot_env).observation_space.shape
+    robot = make_env(robot_env).observation_space.shape[0]
+    assert env.observation_space.shape == (robot + extra,) and robot_obs_dim(env) == robot
     env.step(env.action_space.sample())
     np.testing.assert_allclose(env_features(env)[feature](), env.unwrapped.data.qpos[:len(feature)],
                                rtol=1e-6)
@@ -109,6 +111,21 @@ def test_waypoints_pay_once_each_in_order_then_end_the_episode():
             assert r == 1.0 and info["waypoint"] == i + 1
             assert terminated == (i == len(WAYPOINTS) - 1)
         assert total == 5.0 and info["success"]
+
+
+def test_waypoint_observation_points_at_the_current_waypoint():
+    env = make_env("AntWaypoints-v0", seed=0)
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_allclose(obs[-2:], np.subtract(WAYPOINTS[0], env.unwrapped.data.qpos[:2]))
+    for i in range(2):
+        u = env.unwrapped
+        qpos = u.init_qpos.copy()
+        qpos[:2] = WAYPOINTS[i]
+        u.set_state(qpos, np.zeros(u.model.nv))
+        obs, r, *_ = env.step(np.zeros(8, dtype=np.float32))
+        # reached: the observation already points at the next one, from where the torso is
+        assert r == 1.0
+        np.testing.assert_allclose(obs[-2:], np.subtract(WAYPOINTS[i + 1], u.data.qpos[:2]))
 
 
 def test_waypoints_out_of_order_or_too_far_pay_nothing():
