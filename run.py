@@ -26,7 +26,10 @@ def _common(p: argparse.ArgumentParser, total_steps: int, learning_starts: int) 
     p.add_argument("--run-dir", default=None,
                    help="directory the run writes or resumes (default: runs/COMMAND-ENV-sSEED)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
-    p.add_argument("--total-steps", type=int, default=total_steps, help="environment steps")
+    # None, not the default, so that --resume without it keeps the run's own budget.
+    p.add_argument("--total-steps", type=int, default=None,
+                   help=f"environment steps (default {total_steps}; with --resume, the run's own)")
+    p.set_defaults(default_total_steps=total_steps)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")

@@ -28,7 +28,7 @@ def ensure(run_dir: Path, steps: int, args: list[str], threads: int) -> None:
     if finished(run_dir, steps):
         return
     if (run_dir / "config.json").exists():
-        run([args[0], "--resume", *common])
+        run([args[0], "--resume", "--total-steps", str(steps), *common])
     else:
         run([*args, "--total-steps", str(steps), *common])
 

@@ -34,7 +34,7 @@ def loop_and_sac_config(args: argparse.Namespace) -> tuple:
     from agents.loop import LoopConfig
     from agents.sac import SACConfig
 
-    n = args.total_steps
+    n = args.total_steps if args.total_steps is not None else args.default_total_steps
     every = max(1, n // 20)
     loop = LoopConfig(
         total_steps=n,
@@ -60,7 +60,8 @@ def resolve_config(args: argparse.Namespace, extra: dict | None = None,
     if args.resume:
         data = check_run_kind(args.run_dir, args.command)
         cfg = config_from_dict(RunConfig, data)
-        loop = dict(cfg.loop, total_steps=args.total_steps, progress=not args.no_progress)
+        total = cfg.loop["total_steps"] if args.total_steps is None else args.total_steps
+        loop = dict(cfg.loop, total_steps=total, progress=not args.no_progress)
         return replace(cfg, loop=loop)
     ckpt = Path(args.run_dir) / "checkpoints"
     if ckpt.exists() and any(ckpt.iterdir()):

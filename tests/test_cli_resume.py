@@ -37,6 +37,22 @@ def test_resume_continues_with_every_step_once(tmp_path):
     assert state["step"] == 600 and state["agent"]["n_updates"] == 500
 
 
+def test_resume_without_total_steps_keeps_the_runs_budget(tmp_path):
+    # A run started with --total-steps 300 and resumed without the flag must keep 300, not take
+    # the command's default (100k for train): resuming is continuing, not a new budget.
+    from cli.runs import resolve_config
+    from run import build_parser
+
+    assert main(["train", "--total-steps", "300", "--run-dir", str(tmp_path), *TINY]) == 0
+    args = build_parser().parse_args(["train", "--resume", "--run-dir", str(tmp_path), *TINY])
+    assert resolve_config(args).loop["total_steps"] == 300
+    args = build_parser().parse_args(["train", "--resume", "--total-steps", "500", "--run-dir",
+                                      str(tmp_path), *TINY])
+    assert resolve_config(args).loop["total_steps"] == 500
+    new = build_parser().parse_args(["train", "--run-dir", str(tmp_path / "new"), *TINY])
+    assert resolve_config(new).loop["total_steps"] == 100_000
+
+
 def test_resume_restores_networks_optimizers_alpha_and_rng(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["train", "--total-steps", "400", "--run-dir", str(a), *TINY]) == 0
