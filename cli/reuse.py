@@ -43,12 +43,12 @@ def cmd_finetune(args: argparse.Namespace) -> None:
 
     args.env = args.task
     lib = _library(args)
-    _check_robot_observation(args.task)
     extra = {"skills_from": str(args.skills_from), "scratch": args.scratch, "n_skills": lib.n_skills}
     cfg = resolve_config(args, extra=extra, sac_overrides={"hidden": lib.agent.cfg.hidden})
-    if cfg.extra["scratch"]:
+    if cfg.extra["scratch"]:  # fresh networks: any task observation fits them
         build_and_run(args, cfg)
         return
+    _check_robot_observation(args.task)
     if "skill" not in cfg.extra:  # a new run: choose the skill (a resumed one has it)
         returns = skill_task_returns(lib, lambda: make_env(cfg.env, seed=cfg.seed + 10_000),
                                      cfg.loop["eval_episodes"])

@@ -156,7 +156,8 @@ class AntWaypointsEnv(AntLowGearEnv):
             reward = 1.0
             self.current += 1
         done = self.current == len(self.waypoints)
-        obs[self.robot_obs_dim:] = self._to_waypoint()  # the waypoint may just have moved on
+        if reward:  # the observation was taken before the waypoint moved on
+            obs[self.robot_obs_dim:] = self._to_waypoint()
         # Ant-v5's reward_* entries describe a reward this task does not give.
         info = {k: v for k, v in info.items() if not k.startswith("reward_")}
         info.update(waypoint=self.current, distance=distance, success=done)

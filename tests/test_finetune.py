@@ -73,6 +73,10 @@ def test_task_with_its_own_observation_entries_is_refused(tmp_path, capsys):
                  "--total-steps", "30", "--run-dir", str(tmp_path / "ft")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "run.py hierarchy" in err and "105" in err
+    # from scratch, SAC's networks are fresh and take the task's whole observation
+    assert main(["finetune", "--skills-from", str(tmp_path / "ant"), "--task", "AntWaypoints-v0",
+                 "--scratch", "--total-steps", "30", "--learning-starts", "10", "--eval-every", "30",
+                 "--eval-episodes", "1", "--run-dir", str(tmp_path / "scratch"), *SMALL]) == 0
 
 
 def test_pretrain_dir_that_is_not_a_pretraining_run(tmp_path):
