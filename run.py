@@ -49,6 +49,14 @@ def _common(p: argparse.ArgumentParser, total_steps: int, learning_starts: int) 
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _reuse(p: argparse.ArgumentParser) -> None:
+    # Not argparse-required: a resumed run takes both from its config.json.
+    p.add_argument("--skills-from", default=None,
+                   help="run dir of a pretraining run (required for a new run)")
+    p.add_argument("--task", default=None,
+                   help="the task env, on the skills' robot (required for a new run)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="run.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -72,15 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(eval_episodes=1)
 
     p = sub.add_parser("finetune", help="fine-tune the best pretrained skill on a task reward")
-    p.add_argument("--skills-from", required=True, help="run dir of a pretraining run")
-    p.add_argument("--task", required=True, help="the task env, on the skills' robot")
+    _reuse(p)
     p.add_argument("--scratch", action="store_true",
                    help="SAC from scratch with the same budget and network sizes, for comparison")
     _common(p, total_steps=50_000, learning_starts=1_000)
 
     p = sub.add_parser("hierarchy", help="a maxent controller over pretrained skills on a task")
-    p.add_argument("--skills-from", required=True, help="run dir of a pretraining run")
-    p.add_argument("--task", required=True, help="the task env, on the skills' robot")
+    _reuse(p)
     p.add_argument("--steps-per-skill", type=int, default=10, help="k: robot steps per skill choice")
     _common(p, total_steps=20_000, learning_starts=1_000)
     p.set_defaults(hidden=[64, 64], batch_size=64, lr=1e-3)
@@ -120,6 +126,10 @@ def default_run_dir(args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("finetune", "hierarchy") and args.run_dir is None and args.task is None:
+        print(f"run.py {args.command}: error: --task (and --skills-from) or --run-dir is required",
+              file=sys.stderr)
+        return 2
     if args.command in TRAINING_COMMANDS and args.run_dir is None:
         args.run_dir = default_run_dir(args)
     from agents.checkpoint import CheckpointError

@@ -41,6 +41,8 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=1, help="evaluation rollouts per skill")
     p.add_argument("--eval-every", type=int, default=None, help="default: a sixth of --steps")
     p.add_argument("--alpha", type=float, default=None, help="fixed temperature (default: learned)")
+    p.add_argument("--target-entropy", type=float, default=None,
+                   help="entropy the learned temperature aims for (default: run.py's, -|A|)")
     p.add_argument("--disc-hidden", type=int, nargs="+", default=None,
                    help="discriminator hidden sizes (default: run.py's)")
     p.add_argument("--run-dir", type=Path, required=True)
@@ -54,6 +56,8 @@ def main() -> None:
     else:
         feature = [] if a.feature == "obs" else ["--feature", a.feature]
         alpha = [] if a.alpha is None else ["--alpha", str(a.alpha)]
+        if a.target_entropy is not None:
+            alpha += ["--target-entropy", str(a.target_entropy)]
         width = [] if a.disc_hidden is None else ["--disc-hidden", *map(str, a.disc_hidden)]
         run(["pretrain", "--env", a.env, "--skills", str(a.skills), *feature, *alpha, *width,
              "--seed", str(a.seed), "--eval-every", str(a.eval_every or max(a.steps // 6, 1)), *common])

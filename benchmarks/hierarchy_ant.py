@@ -33,6 +33,37 @@ def ensure(run_dir: Path, steps: int, args: list[str], threads: int) -> None:
         run([*args, "--total-steps", str(steps), *common])
 
 
+def skill_reach(skills: Path, k: int, episodes: int, seed: int = 1_000_000) -> None:
+    """Print where each skill takes the ant in one decision (k steps from the start) and the
+    waypoints a controller choosing skills uniformly at random reaches: the first waypoint lies
+    4 m east within 0.5 m, so a controller that never sees a +1 has nothing to learn from."""
+    import gymnasium as gym
+    import numpy as np
+
+    from envs.skill_env import SkillEnv
+    from skills.library import SkillLibrary
+
+    lib = SkillLibrary.load(skills)
+    env = SkillEnv(gym.make("AntWaypoints-v0"), lib, k)
+    robot = env.task_env.unwrapped
+    for z in range(lib.n_skills):
+        env.reset(seed=seed)
+        env.step(z)
+        x, y = robot.data.qpos[:2]
+        print(f"skill {z}: after {k} steps at ({x:+.1f}, {y:+.1f}) m, heading "
+              f"{np.degrees(np.arctan2(y, x)):+.0f} deg", flush=True)
+    rng, returns = np.random.default_rng(seed), []
+    for ep in range(episodes):
+        env.reset(seed=seed + ep)
+        total, done = 0.0, False
+        while not done:
+            _, r, terminated, truncated, _ = env.step(int(rng.integers(lib.n_skills)))
+            total, done = total + r, terminated or truncated
+        returns.append(total)
+    print(f"skills chosen uniformly at random: {np.mean(returns):.2f} waypoints on average over "
+          f"{episodes} episodes, at least one in {np.mean(np.array(returns) > 0):.0%}", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
@@ -44,12 +75,15 @@ def main() -> None:
     p.add_argument("--feature", default="xy", help="what the skills' discriminator sees (xy, vxy, ...)")
     p.add_argument("--alpha", type=float, default=0.1,
                    help="the skills' fixed temperature (the paper's 0.1); 0: learned")
+    p.add_argument("--random-episodes", type=int, default=20,
+                   help="episodes of a controller choosing skills uniformly at random")
     a = p.parse_args()
     skills = a.out / "skills"
     alpha = ["--alpha", str(a.alpha)] if a.alpha > 0 else []
     ensure(skills, a.pretrain_steps, ["pretrain", "--env", "AntLowGear-v0", "--skills", "10", "--feature",
                                       a.feature, *alpha, "--no-visualize", "--eval-every",
                                       str(max(a.pretrain_steps // 6, 1))], a.threads)
+    skill_reach(skills, a.k, a.random_episodes)
     every = str(max(a.steps // 10, 1))
     rows = []
     for seed in a.seeds:

@@ -10,10 +10,31 @@ from pathlib import Path
 from cli.runs import build_and_run, resolve_config
 
 
+def _skills_and_task(args: argparse.Namespace) -> None:
+    """--skills-from and --task: from the flags for a new run; from config.json for --resume, where
+    a flag that names something else than the run used is refused (one run, one skill set)."""
+    from agents.rundir import ConfigError, check_run_kind
+
+    if not args.resume:
+        if args.skills_from is None or args.task is None:
+            raise ConfigError("a new run needs --skills-from and --task (a resumed one reads them "
+                              "from its config.json)")
+        return
+    data = check_run_kind(args.run_dir, args.command)
+    for flag, name, saved in (("--skills-from", "skills_from", data["extra"]["skills_from"]),
+                              ("--task", "task", data["env"])):
+        given = getattr(args, name)
+        if given is not None and str(given) != saved:
+            raise ConfigError(f"{args.run_dir} was run with {flag} {saved}, not {given}; "
+                              f"resume it without {flag}, or start a new run elsewhere")
+        setattr(args, name, saved)
+
+
 def _library(args: argparse.Namespace):
     from envs.registry import check_same_robot
     from skills.library import SkillLibrary
 
+    _skills_and_task(args)
     lib = SkillLibrary.load(args.skills_from, device=args.device)
     check_same_robot(lib.env_name, args.task)
     return lib
@@ -41,8 +62,8 @@ def cmd_finetune(args: argparse.Namespace) -> None:
     from envs.registry import make_env
     from skills.reuse import FixedSkill, skill_task_returns
 
-    args.env = args.task
     lib = _library(args)
+    args.env = args.task
     extra = {"skills_from": str(args.skills_from), "scratch": args.scratch, "n_skills": lib.n_skills}
     cfg = resolve_config(args, extra=extra, sac_overrides={"hidden": lib.agent.cfg.hidden})
     if cfg.extra["scratch"]:  # fresh networks: any task observation fits them
@@ -81,8 +102,8 @@ def cmd_hierarchy(args: argparse.Namespace) -> None:
 
     if args.steps_per_skill < 1:
         raise ConfigError(f"--steps-per-skill must be at least 1, got {args.steps_per_skill}")
-    args.env = args.task
     lib = _library(args)
+    args.env = args.task
     # --gamma discounts one robot step; the controller's transition spans k of them, so its
     # discount is gamma^k (the semi-MDP Bellman equation of options, Sutton, Precup & Singh
     # 1999). With gamma per macro step the horizon is k times too long, and the entropy bonus

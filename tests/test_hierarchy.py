@@ -67,3 +67,21 @@ def test_hierarchy_finds_a_sparse_goal(pointmass_skills, tmp_path):
     assert code == 0
     success = pd.read_csv(tmp_path / "metrics.csv")["eval/return"].dropna().iloc[-1]
     assert success >= 0.8, success  # eval return = the fraction of episodes that reach the goal
+
+
+def test_resume_reads_skills_and_task_from_the_run(pointmass_skills, tmp_path, capsys):
+    """`--resume --run-dir DIR` alone continues a hierarchy run (as for every command): the skill
+    set and task come from its config.json; naming other ones is refused in one line."""
+    common = ["--eval-every", "40", "--eval-episodes", "1", "--no-progress"]
+    assert main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
+                 "--steps-per-skill", "5", "--learning-starts", "10", "--total-steps", "40",
+                 "--run-dir", str(tmp_path), *common]) == 0
+    assert main(["hierarchy", "--resume", "--total-steps", "80", "--run-dir", str(tmp_path), *common]) == 0
+    assert pd.read_csv(tmp_path / "metrics.csv")["step"].iloc[-1] == 80
+    capsys.readouterr()
+    other = ["--task", "PointMassGoalSparse-v0"]
+    assert main(["hierarchy", "--resume", *other, "--run-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "was run with --task PointMassGoal-v0" in err, err
+    assert main(["hierarchy", "--task", "PointMassGoal-v0", "--run-dir", str(tmp_path / "new")]) == 2
+    assert "needs --skills-from" in capsys.readouterr().err
