@@ -121,6 +121,9 @@ def setup_torch(cfg: RunConfig) -> None:
 
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
+    # Before the networks are built: their initial weights are part of the seeded run, and must
+    # not depend on what the process ran before (benchmarks and tests run several in one).
+    torch.manual_seed(cfg.seed)
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {cfg.device} asked for, but torch sees no CUDA device")
 

@@ -53,6 +53,22 @@ def test_resume_without_total_steps_keeps_the_runs_budget(tmp_path):
     assert resolve_config(new).loop["total_steps"] == 100_000
 
 
+def test_same_seed_same_run_whatever_the_process_ran_before(tmp_path):
+    # Benchmarks and tests run several runs in one process: a run's initial networks must come
+    # from its --seed, not from the global torch RNG that earlier runs left behind.
+    args = ["train", "--total-steps", "150", *TINY]
+    assert main([*args, "--run-dir", str(tmp_path / "a")]) == 0
+    torch.rand(1000)
+    assert main([*args, "--run-dir", str(tmp_path / "b")]) == 0
+    a, b = (load_checkpoint(tmp_path / d / "checkpoints")["agent"] for d in "ab")
+    for part in ("actor", "critic"):
+        for name, tensor in a[part].items():
+            assert torch.equal(tensor, b[part][name]), (part, name)
+    assert main([*args, "--seed", "1", "--run-dir", str(tmp_path / "c")]) == 0
+    c = load_checkpoint(tmp_path / "c" / "checkpoints")["agent"]
+    assert not all(torch.equal(t, c["actor"][n]) for n, t in a["actor"].items())
+
+
 def test_resume_restores_networks_optimizers_alpha_and_rng(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["train", "--total-steps", "400", "--run-dir", str(a), *TINY]) == 0
