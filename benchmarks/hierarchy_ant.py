@@ -108,8 +108,8 @@ def main() -> None:
             ev = metrics(d).dropna(subset=["eval/return"])
             rows.append((name, seed, ev["eval/return"].iloc[-1]))
             curve = " ".join(f"{r:.1f}" for r in ev["eval/return"])
-            print(f"seed {seed} {name:9s}: waypoints reached at steps {ev['step'].iloc[1]} to "
-                  f"{ev['step'].iloc[-1]}: {curve}", flush=True)
+            print(f"seed {seed} {name:9s}: waypoints reached, from step 0 to {ev['step'].iloc[-1]} "
+                  f"every {ev['step'].iloc[-1] // (len(ev) - 1)}: {curve}", flush=True)
     df = pd.DataFrame(rows, columns=["method", "seed", "waypoints"])
     for name, g in df.groupby("method", sort=False):
         print(f"{name}: {g['waypoints'].mean():.2f} +- {g['waypoints'].std():.2f} of 5 waypoints "
