@@ -21,10 +21,12 @@ def _skills_and_task(args: argparse.Namespace) -> None:
                               "from its config.json)")
         return
     data = check_run_kind(args.run_dir, args.command)
-    for flag, name, saved in (("--skills-from", "skills_from", data["extra"]["skills_from"]),
-                              ("--task", "task", data["env"])):
+    for flag, name, saved, same in (
+            ("--skills-from", "skills_from", data["extra"]["skills_from"],
+             lambda a, b: Path(a).resolve() == Path(b).resolve()),  # ./skills is skills
+            ("--task", "task", data["env"], lambda a, b: a == b)):
         given = getattr(args, name)
-        if given is not None and str(given) != saved:
+        if given is not None and not same(str(given), saved):
             raise ConfigError(f"{args.run_dir} was run with {flag} {saved}, not {given}; "
                               f"resume it without {flag}, or start a new run elsewhere")
         setattr(args, name, saved)

@@ -76,7 +76,10 @@ def test_resume_reads_skills_and_task_from_the_run(pointmass_skills, tmp_path, c
     assert main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
                  "--steps-per-skill", "5", "--learning-starts", "10", "--total-steps", "40",
                  "--run-dir", str(tmp_path), *common]) == 0
-    assert main(["hierarchy", "--resume", "--total-steps", "80", "--run-dir", str(tmp_path), *common]) == 0
+    # the same skills named by another path are the same skills
+    same = ["--skills-from", str(pointmass_skills / ".." / pointmass_skills.name)]
+    assert main(["hierarchy", "--resume", *same, "--total-steps", "80", "--run-dir", str(tmp_path),
+                 *common]) == 0
     assert pd.read_csv(tmp_path / "metrics.csv")["step"].iloc[-1] == 80
     capsys.readouterr()
     other = ["--task", "PointMassGoalSparse-v0"]
