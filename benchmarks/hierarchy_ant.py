@@ -40,14 +40,15 @@ def skill_reach(skills: Path, k: int, episodes: int, seed: int = 1_000_000) -> N
     """Print where each skill takes the ant in one decision (k steps from the start) and the
     waypoints a controller choosing skills uniformly at random reaches: the first waypoint lies
     4 m east within 0.5 m, so a controller that never sees a +1 has nothing to learn from."""
-    import gymnasium as gym
     import numpy as np
 
+    from agents.loop import evaluate_returns
+    from envs.registry import make_env
     from envs.skill_env import SkillEnv
     from skills.library import SkillLibrary
 
     lib = SkillLibrary.load(skills)
-    env = SkillEnv(gym.make("AntWaypoints-v0"), lib, k)
+    env = SkillEnv(make_env("AntWaypoints-v0"), lib, k)
     robot = env.task_env.unwrapped
     for z in range(lib.n_skills):
         env.reset(seed=seed)
@@ -55,16 +56,10 @@ def skill_reach(skills: Path, k: int, episodes: int, seed: int = 1_000_000) -> N
         x, y = robot.data.qpos[:2]
         print(f"skill {z}: after {k} steps at ({x:+.1f}, {y:+.1f}) m, heading "
               f"{np.degrees(np.arctan2(y, x)):+.0f} deg", flush=True)
-    rng, returns = np.random.default_rng(seed), []
-    for ep in range(episodes):
-        env.reset(seed=seed + ep)
-        total, done = 0.0, False
-        while not done:
-            _, r, terminated, truncated, _ = env.step(int(rng.integers(lib.n_skills)))
-            total, done = total + r, terminated or truncated
-        returns.append(total)
-    print(f"skills chosen uniformly at random: {np.mean(returns):.2f} waypoints on average over "
-          f"{episodes} episodes, at least one in {np.mean(np.array(returns) > 0):.0%}", flush=True)
+    rng = np.random.default_rng(seed)
+    r = evaluate_returns(env, lambda obs, _: int(rng.integers(lib.n_skills)), episodes, seed=seed)
+    print(f"skills chosen uniformly at random: {r['eval/return']:.2f} +- {r['eval/return_std']:.2f} "
+          f"waypoints over {episodes} episodes", flush=True)
 
 
 def main() -> None:

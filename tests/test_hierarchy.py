@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from agents.loop import evaluate_returns
 from envs.registry import make_env
 from envs.skill_env import SkillEnv
 from run import main
@@ -18,16 +19,7 @@ def _random_controller_return(skills_dir, episodes: int = 20) -> float:
     lib = SkillLibrary.load(skills_dir)
     env = SkillEnv(make_env("PointMassGoal-v0", seed=10_000), lib, K_STEPS)
     rng = np.random.default_rng(0)
-    returns = []
-    for _ in range(episodes):
-        env.reset()
-        done, ret = False, 0.0
-        while not done:
-            _, r, terminated, truncated, _ = env.step(int(rng.integers(lib.n_skills)))
-            ret += r
-            done = terminated or truncated
-        returns.append(ret)
-    return float(np.mean(returns))
+    return evaluate_returns(env, lambda obs, _: int(rng.integers(lib.n_skills)), episodes)["eval/return"]
 
 
 def test_hierarchy_beats_random_skill_choice(pointmass_skills, tmp_path):
