@@ -20,6 +20,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="env steps (default: run.py's)")
     p.add_argument("--disc-hidden", type=int, nargs="+", default=None,
                    help="discriminator hidden sizes (default: run.py's)")
     a = p.parse_args()
@@ -28,9 +29,10 @@ def main() -> None:
         for seed in a.seeds:
             d = Path(tmp) / f"s{seed}"
             t0 = time.perf_counter()
-            width = [] if a.disc_hidden is None else ["--disc-hidden", *map(str, a.disc_hidden)]
+            extra = [] if a.disc_hidden is None else ["--disc-hidden", *map(str, a.disc_hidden)]
+            extra += [] if a.steps is None else ["--total-steps", str(a.steps)]
             run(["pretrain", "--run-dir", str(d), "--seed", str(seed), "--no-visualize", "--no-progress",
-                 "--threads", str(a.threads), *width])
+                 "--threads", str(a.threads), *extra])
             minutes = (time.perf_counter() - t0) / 60
             rows.append((seed, final(d, "eval/disc_accuracy"), final(d, "eval/coverage"),
                          random_coverage("PointMass-v0", 8, seed), minutes))

@@ -1,14 +1,14 @@
 """The DIAYN paper's Ant navigation (Sec. 4.2.2): a controller over x-y skills against flat SAC
 on AntWaypoints-v0 (5 waypoints of a 4 m square in order, +1 each, gear-30 Ant).
 
-Skills: 10, pretrained on AntLowGear-v0 (the same robot without waypoints) with the torso's x-y
-velocity as the discriminator's feature and a learned temperature by default (`--feature xy
---alpha 0.1` is the paper's x-y position prior, whose skills here barely left the start; see
-RESULTS.md). Then, per seed, the soft Q-learning controller choosing a skill every k = 100
-steps, and SAC from scratch. Target: the hierarchy reaches >= 3 of 5 waypoints on average where
-flat SAC scores about 0. Before training, it prints where each skill goes in one choice and
-what a controller choosing uniformly at random reaches: the sparse +1 must be found by chance
-first.
+Skills: 10 by default (`--skills`), pretrained on AntLowGear-v0 (the same robot without
+waypoints) with the torso's x-y velocity as the discriminator's feature and a learned
+temperature by default (`--feature xy --alpha 0.1` is the paper's x-y position prior, whose
+skills here barely left the start; see RESULTS.md). Then, per seed, the soft Q-learning
+controller choosing a skill every k = 100 steps, and SAC from scratch. Target: the hierarchy
+reaches >= 3 of 5 waypoints on average where flat SAC scores about 0. Before training, it
+prints where each skill goes in one choice and what a controller choosing uniformly at random
+reaches: the sparse +1 must be found by chance first.
 
     python benchmarks/hierarchy_ant.py --out /tmp/bench/antnav --steps 1000000 --flat-steps 100000
 
@@ -76,6 +76,7 @@ def main() -> None:
                         "one ten choices away worth 5e-5")
     p.add_argument("--k", type=int, default=100)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--skills", type=int, default=10, help="number of skills K")
     p.add_argument("--feature", default="vxy", help="what the skills' discriminator sees (vxy, xy, ...)")
     p.add_argument("--alpha", type=float, default=0,
                    help="the skills' fixed temperature (the paper's: 0.1); 0: learned")
@@ -84,9 +85,9 @@ def main() -> None:
     a = p.parse_args()
     skills = a.out / "skills"
     alpha = ["--alpha", str(a.alpha)] if a.alpha > 0 else []
-    ensure(skills, a.pretrain_steps, ["pretrain", "--env", "AntLowGear-v0", "--skills", "10", "--feature",
-                                      a.feature, *alpha, "--no-visualize", "--eval-every",
-                                      str(max(a.pretrain_steps // 6, 1))], a.threads)
+    ensure(skills, a.pretrain_steps, ["pretrain", "--env", "AntLowGear-v0", "--skills", str(a.skills),
+                                      "--feature", a.feature, *alpha, "--no-visualize",
+                                      "--eval-every", str(max(a.pretrain_steps // 6, 1))], a.threads)
     skill_reach(skills, a.k, a.random_episodes)
     every = str(max(a.steps // 20, 1))
     flat_steps = a.flat_steps or a.steps

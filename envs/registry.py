@@ -108,7 +108,8 @@ def env_features(env: gym.Env) -> dict[str, Callable[[], np.ndarray]]:
     """Named state features of `env`'s current state, for a discriminator, read from the
     simulator so they exist whatever the observation holds: the torso's position 'x' (and 'xy'
     where it moves in a plane) and its velocity 'vx' (and 'vxy'), a prior towards skills that
-    differ in how fast they travel, not in which posture they hold."""
+    differ in how fast they travel, not in which posture they hold; 'heading', the direction of
+    'vxy', asks for skills that travel in different directions (navigation)."""
     position = _POSITION.get(env.spec.id if env.spec is not None else "")
     feats: dict[str, Callable[[], np.ndarray]] = {}
     if position is None:
@@ -121,7 +122,16 @@ def env_features(env: gym.Env) -> dict[str, Callable[[], np.ndarray]]:
     feats["vx"] = lambda: data.qvel[:1].astype(np.float32)
     if position == "xy":
         feats["vxy"] = lambda: data.qvel[:2].astype(np.float32)
+        feats["heading"] = lambda: unit(data.qvel[:2])
     return feats
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    """`v` scaled to length 1 (0 where it is 0), as float32. As a feature, the direction the
+    torso moves in whatever its speed: skills told apart by heading must each travel their own
+    way, and no skill can be told apart by standing still or creeping slower than another."""
+    norm = float(np.linalg.norm(v))
+    return (v / norm if norm > 0 else np.zeros_like(v)).astype(np.float32)
 
 
 

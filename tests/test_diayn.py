@@ -167,7 +167,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("args, needle", [
     (["--skills", "1"], "at least 2"),
-    (["--feature", "z"], "it exposes: x, xy, vx, vxy"),
+    (["--feature", "z"], "it exposes: x, xy, vx, vxy, heading"),
 ])
 def test_bad_pretrain_input_is_one_line(tmp_path, args, needle):
     proc = _cli("pretrain", "--total-steps", "10", "--run-dir", str(tmp_path), *args)

@@ -67,8 +67,21 @@ def test_features_join_with_commas():
     np.testing.assert_allclose(state_feature(env, "x,vxy")(),
                                [data.qpos[0], data.qvel[0], data.qvel[1]], rtol=1e-6)
     assert state_feature(env, None) is None
-    with pytest.raises(UnknownFeatureError, match="no feature 'z'; it exposes: x, xy, vx, vxy"):
+    with pytest.raises(UnknownFeatureError, match="no feature 'z'; it exposes: x, xy, vx, vxy, heading"):
         state_feature(env, "xy,z")
+
+
+def test_heading_is_the_direction_of_travel():
+    # Worked by hand: a torso moving at (3, -4) m/s heads (0.6, -0.8); one at rest has no heading.
+    env = make_env("Ant-v5", seed=0)
+    env.reset(seed=0)
+    heading, data = state_feature(env, "heading"), env.unwrapped.data
+    data.qvel[:2] = (3.0, -4.0)
+    np.testing.assert_allclose(heading(), [0.6, -0.8], rtol=1e-6)
+    assert heading().dtype == np.float32
+    data.qvel[:2] = 0.0
+    np.testing.assert_array_equal(heading(), [0.0, 0.0])
+    assert "heading" not in env_features(make_env("HalfCheetah-v5", seed=0))
 
 
 @pytest.mark.parametrize("name", ["HalfCheetah-v5", "Ant-v5"])
