@@ -129,10 +129,9 @@ def env_features(env: gym.Env) -> dict[str, Callable[[], np.ndarray]]:
 def unit(v: np.ndarray) -> np.ndarray:
     """`v` scaled to length 1 (0 where it is 0), as float32. As a feature, the direction the
     torso moves in whatever its speed: skills told apart by heading must each travel their own
-    way, and no skill can be told apart by standing still or creeping slower than another."""
+    way, and a skill creeping one way looks like one walking that way."""
     norm = float(np.linalg.norm(v))
     return (v / norm if norm > 0 else np.zeros_like(v)).astype(np.float32)
-
 
 
 class UnknownFeatureError(ValueError):
