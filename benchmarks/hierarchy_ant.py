@@ -62,6 +62,29 @@ def skill_reach(skills: Path, k: int, episodes: int, seed: int = 1_000_000) -> N
           f"waypoints over {episodes} episodes", flush=True)
 
 
+def controller_returns(hier: Path, episodes: int, seed: int = 2_000_000) -> float:
+    """Waypoints the trained controller of run `hier` reaches, greedy, averaged over `episodes`
+    episodes: the run's own evaluations have 5 episodes each and swing by +-0.7 between two."""
+    import json
+
+    from agents.checkpoint import load_checkpoint
+    from agents.discrete import DiscreteConfig, SoftQ
+    from agents.loop import evaluate_returns
+    from agents.rundir import config_from_dict
+    from envs.registry import make_env
+    from envs.skill_env import SkillEnv
+    from skills.library import SkillLibrary
+
+    extra = json.loads((hier / "config.json").read_text())["extra"]
+    lib = SkillLibrary.load(extra["skills_from"])
+    env = SkillEnv(make_env("AntWaypoints-v0"), lib, int(extra["steps_per_skill"]))
+    agent = SoftQ(env.observation_space.shape[0], lib.n_skills,
+                  config_from_dict(DiscreteConfig, extra["discrete"]))
+    agent.load_state_dict(load_checkpoint(hier / "checkpoints")["agent"])
+    r = evaluate_returns(env, lambda obs, _: agent.act(obs, deterministic=True), episodes, seed=seed)
+    return r["eval/return"]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
@@ -82,6 +105,8 @@ def main() -> None:
                    help="the skills' fixed temperature (the paper's: 0.1); 0: learned")
     p.add_argument("--random-episodes", type=int, default=20,
                    help="episodes of a controller choosing skills uniformly at random")
+    p.add_argument("--final-episodes", type=int, default=20,
+                   help="greedy episodes of each trained controller, after training")
     a = p.parse_args()
     skills = a.out / "skills"
     alpha = ["--alpha", str(a.alpha)] if a.alpha > 0 else []
@@ -106,6 +131,11 @@ def main() -> None:
             curve = " ".join(f"{r:.1f}" for r in ev["eval/return"])
             print(f"seed {seed} {name:9s}: waypoints reached, from step 0 to {ev['step'].iloc[-1]} "
                   f"every {ev['step'].iloc[-1] // (len(ev) - 1)}: {curve}", flush=True)
+    for seed in a.seeds:
+        ret = controller_returns(a.out / f"hier-s{seed}", a.final_episodes)
+        rows.append((f"hierarchy, final controller over {a.final_episodes} episodes", seed, ret))
+        print(f"seed {seed} hierarchy: the final controller, greedy, reaches {ret:.2f} waypoints "
+              f"over {a.final_episodes} episodes", flush=True)
     df = pd.DataFrame(rows, columns=["method", "seed", "waypoints"])
     for name, g in df.groupby("method", sort=False):
         print(f"{name}: {g['waypoints'].mean():.2f} +- {g['waypoints'].std():.2f} of 5 waypoints "
