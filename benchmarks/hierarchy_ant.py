@@ -65,17 +65,15 @@ def skill_reach(skills: Path, k: int, episodes: int, seed: int = 1_000_000) -> N
 def controller_returns(hier: Path, episodes: int, seed: int = 2_000_000) -> float:
     """Waypoints the trained controller of run `hier` reaches, greedy, averaged over `episodes`
     episodes: the run's own evaluations have 5 episodes each and swing by +-0.7 between two."""
-    import json
-
     from agents.checkpoint import load_checkpoint
     from agents.discrete import DiscreteConfig, SoftQ
     from agents.loop import evaluate_returns
-    from agents.rundir import config_from_dict
+    from agents.rundir import check_run_kind, config_from_dict
     from envs.registry import make_env
     from envs.skill_env import SkillEnv
     from skills.library import SkillLibrary
 
-    extra = json.loads((hier / "config.json").read_text())["extra"]
+    extra = check_run_kind(hier, "hierarchy")["extra"]
     lib = SkillLibrary.load(extra["skills_from"])
     env = SkillEnv(make_env("AntWaypoints-v0"), lib, int(extra["steps_per_skill"]))
     agent = SoftQ(env.observation_space.shape[0], lib.n_skills,
