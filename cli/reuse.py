@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -42,16 +43,23 @@ def _library(args: argparse.Namespace):
     return lib
 
 
-def _check_robot_observation(task: str) -> None:
-    """Fine-tuning continues the skill's own networks, whose input is the robot's observation: a
-    task that appends entries of its own (AntWaypoints' waypoint) does not fit them."""
-    from agents.rundir import ConfigError
+def _observation_dims(task: str) -> tuple[int, int]:
+    """(the robot's entries, all entries) of the task's observation."""
     from envs.registry import make_env
     from envs.skill_env import robot_obs_dim
 
     env = make_env(task)
-    robot, total = robot_obs_dim(env), env.observation_space.shape[0]
+    dims = robot_obs_dim(env), env.observation_space.shape[0]
     env.close()
+    return dims
+
+
+def _check_robot_observation(task: str) -> None:
+    """Fine-tuning continues the skill's own networks, whose input is the robot's observation: a
+    task that appends entries of its own (AntWaypoints' waypoint) does not fit them."""
+    from agents.rundir import ConfigError
+
+    robot, total = _observation_dims(task)
     if total != robot:
         raise ConfigError(f"{task} appends {total - robot} entries to the robot's {robot}-entry "
                           "observation, which the skills' networks cannot take; reuse the skills "
@@ -114,14 +122,21 @@ def cmd_hierarchy(args: argparse.Namespace) -> None:
     discrete = DiscreteConfig(
         hidden=tuple(args.hidden), q_lr=args.lr, alpha_lr=args.lr, gamma=args.gamma ** args.steps_per_skill,
         batch_size=args.batch_size, gradient_steps=args.gradient_steps,
-        learning_starts=args.learning_starts, alpha=args.alpha)
+        learning_starts=args.learning_starts, alpha=args.alpha,
+        **({} if args.target_entropy is None else  # --target-entropy is in nats, as for SAC
+           {"target_entropy_ratio": args.target_entropy / math.log(lib.n_skills)}))
     extra = {"skills_from": str(args.skills_from), "steps_per_skill": args.steps_per_skill,
-             "n_skills": lib.n_skills, "discrete": asdict(discrete)}
+             "controller_obs": args.controller_obs, "n_skills": lib.n_skills,
+             "discrete": asdict(discrete)}
     cfg = resolve_config(args, extra=extra)
     cfg = replace(cfg, sac={})  # the controller is not SAC; its config is extra["discrete"]
     discrete = config_from_dict(DiscreteConfig, cfg.extra["discrete"])
     k = int(cfg.extra["steps_per_skill"])
-    build_and_run(args, cfg, wrap_env=lambda env: SkillEnv(env, lib, k),
+    observe = cfg.extra.get("controller_obs", "full")  # runs from before the flag saw it all
+    if observe == "task" and len(set(_observation_dims(cfg.env))) == 1:
+        raise ConfigError(f"--controller-obs task: {cfg.env} appends no entries of its own to the "
+                          "robot's observation; use --controller-obs full")
+    build_and_run(args, cfg, wrap_env=lambda env: SkillEnv(env, lib, k, observe),
                   make_agent=lambda obs_dim, space: SoftQ(obs_dim, int(space.n), discrete,
                                                           device=cfg.device))
 

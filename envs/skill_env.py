@@ -39,17 +39,33 @@ class SkillEnv(gym.Env):
     step ends early if the task's episode does, and terminated / truncated are the task's own,
     so an agent bootstraps through the task's time limit and not through its terminations.
     Skills act deterministically (their mean action), as the paper's frozen skills do, on the
-    robot's part of the observation; the controller's observation is the task's, whole.
+    robot's part of the observation. The controller sees the task's observation whole
+    (`observe="full"`), or only the entries the task appends after the robot's (`"task"`: on
+    AntWaypoints the waypoint relative to the torso), which is all a controller over skills that
+    already walk needs to know, and 2 inputs instead of 107 to learn from.
     """
 
-    def __init__(self, task_env: gym.Env, library: SkillPolicy, steps_per_skill: int):
+    def __init__(self, task_env: gym.Env, library: SkillPolicy, steps_per_skill: int,
+                 observe: str = "full"):
         if steps_per_skill < 1:
             raise ValueError(f"steps_per_skill must be at least 1 (got {steps_per_skill})")
         self.task_env = task_env
         self.library = library
         self.steps_per_skill = steps_per_skill
         self._robot_dim = robot_obs_dim(task_env)
-        self.observation_space = task_env.observation_space
+        space = task_env.observation_space
+        if observe == "full":
+            self._first = 0
+        elif observe == "task":
+            if space.shape[0] == self._robot_dim:
+                raise ValueError(f"observe='task': {task_env.spec.id if task_env.spec else task_env} "
+                                 "appends no entries to its robot's observation; use 'full'")
+            self._first = self._robot_dim
+        else:
+            raise ValueError(f"observe must be 'full' or 'task', got {observe!r}")
+        self.observe = observe
+        self.observation_space = spaces.Box(space.low[self._first:], space.high[self._first:],
+                                            dtype=space.dtype)
         self.action_space = spaces.Discrete(library.n_skills)
         self.metadata = dict(task_env.metadata)
         self.render_mode = task_env.render_mode
@@ -58,7 +74,7 @@ class SkillEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         self._obs, info = self.task_env.reset(seed=seed, options=options)
-        return self._obs, info
+        return self._obs[self._first:], info
 
     def step(self, z):
         if self._obs is None:
@@ -76,7 +92,7 @@ class SkillEnv(gym.Env):
             n += 1
         # The task's last info, plus what the meta-controller's own bookkeeping needs.
         info = {**info, "low_level_steps": n, "skill": z}
-        return self._obs, total, bool(terminated), bool(truncated), info
+        return self._obs[self._first:], total, bool(terminated), bool(truncated), info
 
     def render(self):
         return self.task_env.render()

@@ -80,3 +80,27 @@ def test_resume_reads_skills_and_task_from_the_run(pointmass_skills, tmp_path, c
     assert len(err.splitlines()) == 1 and "was run with --task PointMassGoal-v0" in err, err
     assert main(["hierarchy", "--task", "PointMassGoal-v0", "--run-dir", str(tmp_path / "new")]) == 2
     assert "needs --skills-from" in capsys.readouterr().err
+
+
+def test_controller_obs_task_needs_entries_of_the_tasks_own(pointmass_skills, tmp_path, capsys):
+    """PointMassGoal-v0's observation is the point mass's alone: nothing for `--controller-obs
+    task` to show; a one-line error, exit 2, before anything trains."""
+    code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
+                 "--controller-obs", "task", "--total-steps", "20", "--run-dir", str(tmp_path / "r"),
+                 "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "appends no entries" in err, err
+    assert not (tmp_path / "r" / "metrics.csv").exists()
+
+
+def test_target_entropy_is_in_nats(pointmass_skills, tmp_path):
+    """--target-entropy means nats for the controller as for SAC: the controller keeps it as a
+    fraction of log K (K skills), so 0.5 log K is stored as 0.5."""
+    n_skills = SkillLibrary.load(pointmass_skills).n_skills
+    code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
+                 "--steps-per-skill", "5", "--target-entropy", str(0.5 * np.log(n_skills)),
+                 "--total-steps", "20", "--learning-starts", "10", "--eval-every", "20",
+                 "--eval-episodes", "1", "--run-dir", str(tmp_path), "--no-progress"])
+    assert code == 0
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["extra"]["discrete"]["target_entropy_ratio"] == pytest.approx(0.5)

@@ -160,3 +160,26 @@ def test_skills_see_the_robots_observation_and_the_controller_the_tasks():
     env.step(1)
     assert [o.shape for o in lib.seen] == [(105,)] * 3
     np.testing.assert_array_equal(lib.seen[0], obs[:105])
+
+
+def test_controller_can_see_only_the_tasks_own_entries():
+    """observe='task': the controller gets the waypoint relative to the torso (the 2 entries the
+    task appends), the skills still the robot's 105, and check_env passes."""
+    task, lib = make_env("AntWaypoints-v0", seed=0), IdleAnt()
+    env = SkillEnv(task, lib, steps_per_skill=3, observe="task")
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    robot = task.unwrapped
+    assert obs.shape == (2,) and env.observation_space.shape == (2,)
+    np.testing.assert_allclose(obs, robot.waypoints[0] - robot.data.qpos[:2])
+    lib.seen.clear()
+    obs, *_ = env.step(1)
+    assert [o.shape for o in lib.seen] == [(105,)] * 3
+    np.testing.assert_allclose(obs, robot.waypoints[0] - robot.data.qpos[:2])
+
+
+def test_observe_task_needs_a_task_with_entries_of_its_own():
+    with pytest.raises(ValueError, match="appends no entries"):
+        SkillEnv(make_env("PointMassGoal-v0"), PushLibrary(), 2, observe="task")
+    with pytest.raises(ValueError, match="'full' or 'task'"):
+        SkillEnv(make_env("PointMassGoal-v0"), PushLibrary(), 2, observe="robot")
