@@ -89,9 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("hierarchy", help="a maxent controller over pretrained skills on a task")
     _reuse(p)
     p.add_argument("--steps-per-skill", type=int, default=10, help="k: robot steps per skill choice")
-    p.add_argument("--controller-obs", choices=["full", "task"], default="full",
-                   help="what the controller sees: the task's whole observation, or only the "
-                        "entries the task appends to the robot's (AntWaypoints: the waypoint)")
+    p.add_argument("--controller-obs", choices=["full", "task", "task+pose"], default="full",
+                   help="what the controller sees: the task's whole observation, only the entries "
+                        "the task appends to the robot's (AntWaypoints: the waypoint), or those "
+                        "and the torso's height and orientation")
     _common(p, total_steps=20_000, learning_starts=1_000)
     p.set_defaults(hidden=[64, 64], batch_size=64, lr=1e-3)
 

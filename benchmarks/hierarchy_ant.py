@@ -99,7 +99,7 @@ def main() -> None:
                         "lie hundreds of steps apart, and 0.99^100 = 0.37 per choice would make "
                         "one ten choices away worth 5e-5")
     p.add_argument("--k", type=int, default=100)
-    p.add_argument("--controller-obs", choices=["full", "task"], default="task",
+    p.add_argument("--controller-obs", choices=["full", "task", "task+pose"], default="task",
                    help="the controller's input: the waypoint relative to the torso alone (task), "
                         "or the ant's 105 entries beside it (full)")
     p.add_argument("--target-entropy", type=float, default=1.8,

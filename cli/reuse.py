@@ -66,6 +66,20 @@ def _check_robot_observation(task: str) -> None:
                           "there with `run.py hierarchy`")
 
 
+def _check_controller_obs(task: str, observe: str) -> None:
+    from agents.rundir import ConfigError
+    from envs.registry import make_env
+    from envs.skill_env import controller_index
+
+    env = make_env(task)
+    try:
+        controller_index(env, observe)
+    except ValueError as e:
+        raise ConfigError(f"--controller-obs {observe}: {e}") from None
+    finally:
+        env.close()
+
+
 def cmd_finetune(args: argparse.Namespace) -> None:
     """Evaluate every skill on the task, pick the best, and train SAC from its pretrained actor
     and critics with that skill fixed; or, with --scratch, SAC from scratch on the same budget."""
@@ -133,9 +147,8 @@ def cmd_hierarchy(args: argparse.Namespace) -> None:
     discrete = config_from_dict(DiscreteConfig, cfg.extra["discrete"])
     k = int(cfg.extra["steps_per_skill"])
     observe = cfg.extra.get("controller_obs", "full")  # runs from before the flag saw it all
-    if observe == "task" and len(set(_observation_dims(cfg.env))) == 1:
-        raise ConfigError(f"--controller-obs task: {cfg.env} appends no entries of its own to the "
-                          "robot's observation; use --controller-obs full")
+    if observe != "full":
+        _check_controller_obs(cfg.env, observe)
     build_and_run(args, cfg, wrap_env=lambda env: SkillEnv(env, lib, k, observe),
                   make_agent=lambda obs_dim, space: SoftQ(obs_dim, int(space.n), discrete,
                                                           device=cfg.device))

@@ -31,6 +31,26 @@ def robot_obs_dim(env: gym.Env) -> int:
     return int(getattr(env.unwrapped, "robot_obs_dim", env.observation_space.shape[0]))
 
 
+def controller_index(env: gym.Env, observe: str) -> np.ndarray:
+    """Which entries of `env`'s observation a controller sees: all ("full"), those the task
+    appends after the robot's ("task"), or those plus the torso's height and orientation, the
+    robot's first `pose_obs_dim` entries ("task+pose")."""
+    total, robot = env.observation_space.shape[0], robot_obs_dim(env)
+    if observe == "full":
+        return np.arange(total)
+    if observe not in ("task", "task+pose"):
+        raise ValueError(f"observe must be 'full', 'task' or 'task+pose', got {observe!r}")
+    name = env.spec.id if env.spec else type(env.unwrapped).__name__
+    if total == robot:
+        raise ValueError(f"observe={observe!r}: {name} appends no entries to its robot's "
+                         "observation; use 'full'")
+    pose = int(getattr(env.unwrapped, "pose_obs_dim", 0)) if observe == "task+pose" else 0
+    if observe == "task+pose" and not pose:
+        raise ValueError(f"observe='task+pose': {name} does not say which entries are its "
+                         "torso's pose (pose_obs_dim); use 'task' or 'full'")
+    return np.r_[np.arange(pose), np.arange(robot, total)]
+
+
 class SkillEnv(gym.Env):
     """Run skill z for `steps_per_skill` low-level steps of `task_env` per step(z).
 
@@ -42,7 +62,8 @@ class SkillEnv(gym.Env):
     robot's part of the observation. The controller sees the task's observation whole
     (`observe="full"`), or only the entries the task appends after the robot's (`"task"`: on
     AntWaypoints the waypoint relative to the torso), which is all a controller over skills that
-    already walk needs to know, and 2 inputs instead of 107 to learn from.
+    already walk needs to know, and 2 inputs instead of 107 to learn from; `"task+pose"` adds
+    the torso's height and orientation, which tell whether the robot is about to fall.
     """
 
     def __init__(self, task_env: gym.Env, library: SkillPolicy, steps_per_skill: int,
@@ -54,17 +75,9 @@ class SkillEnv(gym.Env):
         self.steps_per_skill = steps_per_skill
         self._robot_dim = robot_obs_dim(task_env)
         space = task_env.observation_space
-        if observe == "full":
-            self._first = 0
-        elif observe == "task":
-            if space.shape[0] == self._robot_dim:
-                raise ValueError(f"observe='task': {task_env.spec.id if task_env.spec else task_env} "
-                                 "appends no entries to its robot's observation; use 'full'")
-            self._first = self._robot_dim
-        else:
-            raise ValueError(f"observe must be 'full' or 'task', got {observe!r}")
         self.observe = observe
-        self.observation_space = spaces.Box(space.low[self._first:], space.high[self._first:],
+        self._index = controller_index(task_env, observe)
+        self.observation_space = spaces.Box(space.low[self._index], space.high[self._index],
                                             dtype=space.dtype)
         self.action_space = spaces.Discrete(library.n_skills)
         self.metadata = dict(task_env.metadata)
@@ -74,7 +87,7 @@ class SkillEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         self._obs, info = self.task_env.reset(seed=seed, options=options)
-        return self._obs[self._first:], info
+        return self._obs[self._index], info
 
     def step(self, z):
         if self._obs is None:
@@ -92,7 +105,7 @@ class SkillEnv(gym.Env):
             n += 1
         # The task's last info, plus what the meta-controller's own bookkeeping needs.
         info = {**info, "low_level_steps": n, "skill": z}
-        return self._obs[self._first:], total, bool(terminated), bool(truncated), info
+        return self._obs[self._index], total, bool(terminated), bool(truncated), info
 
     def render(self):
         return self.task_env.render()

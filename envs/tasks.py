@@ -91,6 +91,10 @@ class AntLowGearEnv(AntEnv):
     ends the episode, as in rllab's Ant that the paper used (with gear 30 the ant rarely does).
     """
 
+    # Ant-v5's observation starts with the torso's height and orientation (qpos[2:7]): what a
+    # controller over skills needs of the robot to see a fall coming (envs/skill_env.py).
+    pose_obs_dim = 5
+
     def __init__(self, gear: float = LOW_GEAR, **kwargs):
         self.gear = gear
         super().__init__(**kwargs)

@@ -178,8 +178,33 @@ def test_controller_can_see_only_the_tasks_own_entries():
     np.testing.assert_allclose(obs, robot.waypoints[0] - robot.data.qpos[:2])
 
 
+def test_controller_can_see_the_torsos_pose_beside_the_waypoint():
+    """observe='task+pose': the torso's height and orientation quaternion (qpos[2:7], the ant's
+    first 5 entries), then the waypoint."""
+    task = make_env("AntWaypoints-v0", seed=0)
+    env = SkillEnv(task, IdleAnt(), steps_per_skill=3, observe="task+pose")
+    check_env(env, skip_render_check=True)
+    env.reset(seed=0)
+    obs, *_ = env.step(0)
+    data = task.unwrapped.data
+    assert obs.shape == (7,) and env.observation_space.shape == (7,)
+    np.testing.assert_allclose(obs[:5], data.qpos[2:7])
+    np.testing.assert_allclose(obs[5:], task.unwrapped.waypoints[0] - data.qpos[:2])
+
+
+class TaskWithoutPose(gym.Env):
+    """Two robot entries and one of the task's, with no `pose_obs_dim`."""
+
+    robot_obs_dim = 2
+    observation_space = gym.spaces.Box(-1.0, 1.0, (3,))
+    action_space = gym.spaces.Box(-1.0, 1.0, (2,))
+
+
 def test_observe_task_needs_a_task_with_entries_of_its_own():
+    with pytest.raises(ValueError, match="pose_obs_dim"):
+        SkillEnv(TaskWithoutPose(), PushLibrary(), 2, observe="task+pose")
+    assert SkillEnv(TaskWithoutPose(), PushLibrary(), 2, observe="task").observation_space.shape == (1,)
     with pytest.raises(ValueError, match="appends no entries"):
         SkillEnv(make_env("PointMassGoal-v0"), PushLibrary(), 2, observe="task")
-    with pytest.raises(ValueError, match="'full' or 'task'"):
+    with pytest.raises(ValueError, match="must be"):
         SkillEnv(make_env("PointMassGoal-v0"), PushLibrary(), 2, observe="robot")
