@@ -45,7 +45,8 @@ def _common(p: argparse.ArgumentParser, total_steps: int, learning_starts: int) 
     p.add_argument("--lr", type=float, default=3e-4, help="learning rate of actor, critics, alpha")
     p.add_argument("--gamma", type=float, default=0.99)
     p.add_argument("--alpha", type=float, default=None, help="fixed temperature (default: learned)")
-    p.add_argument("--target-entropy", type=float, default=None, help="default: -dim(A)")
+    p.add_argument("--target-entropy", type=float, default=None,
+                   help="entropy target in nats (default: -dim(A); a hierarchy's controller: 0.3 log K)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

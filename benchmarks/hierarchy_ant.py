@@ -101,7 +101,8 @@ def main() -> None:
     p.add_argument("--k", type=int, default=100)
     p.add_argument("--controller-obs", choices=["full", "task", "task+pose"], default="task",
                    help="the controller's input: the waypoint relative to the torso alone (task), "
-                        "or the ant's 105 entries beside it (full)")
+                        "with the torso's height and orientation (task+pose), or with the ant's "
+                        "105 entries (full)")
     p.add_argument("--target-entropy", type=float, default=1.8,
                    help="the controller's entropy target in nats (1.8 = 0.6 log 20; the "
                         "command's default 0.3 log K made the 2-input controller repeat one skill)")

@@ -43,23 +43,16 @@ def _library(args: argparse.Namespace):
     return lib
 
 
-def _observation_dims(task: str) -> tuple[int, int]:
-    """(the robot's entries, all entries) of the task's observation."""
-    from envs.registry import make_env
-    from envs.skill_env import robot_obs_dim
-
-    env = make_env(task)
-    dims = robot_obs_dim(env), env.observation_space.shape[0]
-    env.close()
-    return dims
-
-
 def _check_robot_observation(task: str) -> None:
     """Fine-tuning continues the skill's own networks, whose input is the robot's observation: a
     task that appends entries of its own (AntWaypoints' waypoint) does not fit them."""
     from agents.rundir import ConfigError
+    from envs.registry import make_env
+    from envs.skill_env import robot_obs_dim
 
-    robot, total = _observation_dims(task)
+    env = make_env(task)
+    robot, total = robot_obs_dim(env), env.observation_space.shape[0]
+    env.close()
     if total != robot:
         raise ConfigError(f"{task} appends {total - robot} entries to the robot's {robot}-entry "
                           "observation, which the skills' networks cannot take; reuse the skills "
@@ -67,6 +60,8 @@ def _check_robot_observation(task: str) -> None:
 
 
 def _check_controller_obs(task: str, observe: str) -> None:
+    """Refuse --controller-obs task or task+pose where the task has no entries of its own (or no
+    pose_obs_dim): a one-line error before anything is built."""
     from agents.rundir import ConfigError
     from envs.registry import make_env
     from envs.skill_env import controller_index

@@ -91,8 +91,9 @@ class AntLowGearEnv(AntEnv):
     ends the episode, as in rllab's Ant that the paper used (with gear 30 the ant rarely does).
     """
 
-    # Ant-v5's observation starts with the torso's height and orientation (qpos[2:7]): what a
-    # controller over skills needs of the robot to see a fall coming (envs/skill_env.py).
+    # Ant-v5's observation starts with the torso's height and orientation (qpos[2:7]), where a
+    # fall would show: a controller over skills may see them beside the task's own entries
+    # (SkillEnv observe="task+pose").
     pose_obs_dim = 5
 
     def __init__(self, gear: float = LOW_GEAR, **kwargs):
