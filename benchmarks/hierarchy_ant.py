@@ -7,10 +7,10 @@ temperature by default (`--feature xy --alpha 0.1` is the paper's x-y position p
 skills here barely left the start; see RESULTS.md). Then, per seed, the soft Q-learning
 controller choosing a skill every k = 100 steps from the waypoint's position relative to the
 torso (`--controller-obs task`; the skills walk in fixed compass directions, so that is what
-choosing among them needs), and SAC from scratch. Target: the hierarchy
-reaches >= 3 of 5 waypoints on average where flat SAC scores about 0. Before training, it
-prints where each skill goes in one choice and what a controller choosing uniformly at random
-reaches: the sparse +1 must be found by chance first.
+choosing among them needs), and SAC from scratch. Target: the hierarchy reaches >= 3 of 5
+waypoints on average where flat SAC scores about 0. Before training, it prints where each skill
+goes in one choice and what a controller choosing uniformly at random reaches: the sparse +1
+must be found by chance first.
 
     python benchmarks/hierarchy_ant.py --out /tmp/bench/antnav --steps 2000000 --flat-steps 100000
 
@@ -71,14 +71,13 @@ def controller_returns(hier: Path, episodes: int, seed: int = 2_000_000) -> floa
     from agents.discrete import DiscreteConfig, SoftQ
     from agents.loop import evaluate_returns
     from agents.rundir import check_run_kind, config_from_dict
+    from cli.reuse import hierarchy_env
     from envs.registry import make_env
-    from envs.skill_env import SkillEnv
     from skills.library import SkillLibrary
 
     extra = check_run_kind(hier, "hierarchy")["extra"]
     lib = SkillLibrary.load(extra["skills_from"])
-    env = SkillEnv(make_env("AntWaypoints-v0"), lib, int(extra["steps_per_skill"]),
-                   extra.get("controller_obs", "full"))
+    env = hierarchy_env(make_env("AntWaypoints-v0"), lib, extra)
     agent = SoftQ(env.observation_space.shape[0], lib.n_skills,
                   config_from_dict(DiscreteConfig, extra["discrete"]))
     agent.load_state_dict(load_checkpoint(hier / "checkpoints")["agent"])

@@ -117,7 +117,6 @@ def cmd_hierarchy(args: argparse.Namespace) -> None:
     frozen skills every k steps of the task; --total-steps counts the robot's steps."""
     from agents.discrete import DiscreteConfig, SoftQ
     from agents.rundir import ConfigError, config_from_dict
-    from envs.skill_env import SkillEnv
 
     if args.steps_per_skill < 1:
         raise ConfigError(f"--steps-per-skill must be at least 1, got {args.steps_per_skill}")
@@ -140,13 +139,20 @@ def cmd_hierarchy(args: argparse.Namespace) -> None:
     cfg = resolve_config(args, extra=extra)
     cfg = replace(cfg, sac={})  # the controller is not SAC; its config is extra["discrete"]
     discrete = config_from_dict(DiscreteConfig, cfg.extra["discrete"])
-    k = int(cfg.extra["steps_per_skill"])
-    observe = cfg.extra.get("controller_obs", "full")  # runs from before the flag saw it all
-    if observe != "full":
-        _check_controller_obs(cfg.env, observe)
-    build_and_run(args, cfg, wrap_env=lambda env: SkillEnv(env, lib, k, observe),
+    if cfg.extra.get("controller_obs", "full") != "full":
+        _check_controller_obs(cfg.env, cfg.extra["controller_obs"])
+    build_and_run(args, cfg, wrap_env=lambda env: hierarchy_env(env, lib, cfg.extra),
                   make_agent=lambda obs_dim, space: SoftQ(obs_dim, int(space.n), discrete,
                                                           device=cfg.device))
+
+
+def hierarchy_env(task_env, library, extra: dict):
+    """The SkillEnv a hierarchy run's controller acts in, from its config's `extra` (runs from
+    before --controller-obs saw the task's whole observation)."""
+    from envs.skill_env import SkillEnv
+
+    return SkillEnv(task_env, library, int(extra["steps_per_skill"]),
+                    extra.get("controller_obs", "full"))
 
 
 def _write_skill_returns(run_dir: Path, returns) -> None:

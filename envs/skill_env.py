@@ -76,7 +76,6 @@ class SkillEnv(gym.Env):
         self.steps_per_skill = steps_per_skill
         self._robot_dim = robot_obs_dim(task_env)
         space = task_env.observation_space
-        self.observe = observe
         self._index = controller_index(task_env, observe)
         self.observation_space = spaces.Box(space.low[self._index], space.high[self._index],
                                             dtype=space.dtype)
