@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the controller sees: the task's whole observation, only the entries "
                         "the task appends to the robot's (AntWaypoints: the waypoint), or those "
                         "and the torso's height and orientation")
+    p.add_argument("--greedy-on-target", action="store_true",
+                   help="evaluate the controller's greedy choice on its Polyak-averaged target "
+                        "Q-networks (steadier from one evaluation to the next)")
     _common(p, total_steps=20_000, learning_starts=1_000)
     p.set_defaults(hidden=[64, 64], batch_size=64, lr=1e-3)
 

@@ -63,6 +63,9 @@ class DiscreteConfig:
     """initial temperature when it is learned"""
     target_entropy_ratio: float = 0.3
     """entropy target as a fraction of log|A| (Christodoulou used 0.98: an almost uniform policy)"""
+    greedy_on_target: bool = False
+    """greedy actions (evaluation) from the Polyak-averaged target Q-networks, not the online
+    ones: an average of the last ~1/tau updates, whose argmax swings less between updates"""
 
 
 # ---------------------------------------------------------------- the math, as pure functions
@@ -144,9 +147,10 @@ class SoftQ:
     @torch.inference_mode()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> int:
         o = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
-        q = self.q(o).min(dim=0).values[0]
         if deterministic:
-            return int(q.argmax())
+            net = self.q_target if self.cfg.greedy_on_target else self.q
+            return int(net(o).min(dim=0).values[0].argmax())
+        q = self.q(o).min(dim=0).values[0]
         pi, _ = boltzmann_policy(q, self.log_alpha.exp())
         return int(torch.multinomial(pi, 1))
 

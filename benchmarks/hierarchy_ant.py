@@ -107,6 +107,9 @@ def main() -> None:
                         "command's default 0.3 log K made the 2-input controller repeat one skill)")
     p.add_argument("--warmup-choices", type=int, default=200,
                    help="skill choices made uniformly at random before the first update")
+    p.add_argument("--greedy", choices=["target", "online"], default="target",
+                   help="evaluate the controller's greedy choice on its Polyak-averaged target "
+                        "Q-networks or on the online ones")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--skills", type=int, default=20, help="number of skills K")
     p.add_argument("--feature", default="vxy", help="what the skills' discriminator sees (vxy, xy, ...)")
@@ -133,7 +136,8 @@ def main() -> None:
                                "--learning-starts", str(a.warmup_choices * a.k),
                                "--gamma", str(a.gamma), "--controller-obs", a.controller_obs,
                                "--target-entropy", str(a.target_entropy), "--eval-every", every,
-                               "--seed", str(seed)],
+                               "--seed", str(seed),
+                               *(["--greedy-on-target"] if a.greedy == "target" else [])],
                a.threads)
         ensure(flat, flat_steps, ["train", "--env", "AntWaypoints-v0", "--eval-every",
                                   str(max(flat_steps // 10, 1)), "--seed", str(seed)], a.threads)

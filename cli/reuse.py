@@ -131,6 +131,7 @@ def cmd_hierarchy(args: argparse.Namespace) -> None:
         hidden=tuple(args.hidden), q_lr=args.lr, alpha_lr=args.lr, gamma=args.gamma ** args.steps_per_skill,
         batch_size=args.batch_size, gradient_steps=args.gradient_steps,
         learning_starts=args.learning_starts, alpha=args.alpha,
+        greedy_on_target=args.greedy_on_target,
         **({} if args.target_entropy is None else  # --target-entropy is in nats, as for SAC
            {"target_entropy_ratio": args.target_entropy / math.log(lib.n_skills)}))
     extra = {"skills_from": str(args.skills_from), "steps_per_skill": args.steps_per_skill,

@@ -135,6 +135,26 @@ def test_act_returns_an_action_index_and_argmax_when_deterministic():
     assert all(isinstance(a, int) for a in samples) and samples <= {0, 1, 2}
 
 
+def _prefer(ensemble, action: int) -> None:
+    """Set every Q-network of `ensemble` to Q(s, .) = one-hot(action) whatever s."""
+    with torch.no_grad():
+        for net in ensemble.nets:
+            for p in net.parameters():
+                p.zero_()
+            net[-1].bias[action] = 1.0
+
+
+@pytest.mark.parametrize("on_target, greedy", [(False, 0), (True, 2)])
+def test_greedy_on_target_acts_on_the_averaged_networks(on_target, greedy):
+    agent = SoftQ(4, 3, DiscreteConfig(greedy_on_target=on_target, alpha=1e-3))
+    _prefer(agent.q, 0)
+    _prefer(agent.q_target, 2)
+    obs = np.zeros(4, np.float32)
+    assert agent.act(obs, deterministic=True) == greedy
+    # exploration keeps the online networks, which learn: at alpha 1e-3 it picks their argmax
+    assert {agent.act(obs) for _ in range(20)} == {0}
+
+
 def test_state_dict_round_trip_acts_identically():
     torch.manual_seed(0)
     agent = SoftQ(4, 3, DiscreteConfig())

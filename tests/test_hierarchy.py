@@ -95,12 +95,14 @@ def test_controller_obs_task_needs_entries_of_the_tasks_own(pointmass_skills, tm
 
 def test_target_entropy_is_in_nats(pointmass_skills, tmp_path):
     """--target-entropy means nats for the controller as for SAC: the controller keeps it as a
-    fraction of log K (K skills), so 0.5 log K is stored as 0.5."""
+    fraction of log K (K skills), so 0.5 log K is stored as 0.5. --greedy-on-target is kept too."""
     n_skills = SkillLibrary.load(pointmass_skills).n_skills
     code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
                  "--steps-per-skill", "5", "--target-entropy", str(0.5 * np.log(n_skills)),
                  "--total-steps", "20", "--learning-starts", "10", "--eval-every", "20",
-                 "--eval-episodes", "1", "--run-dir", str(tmp_path), "--no-progress"])
+                 "--eval-episodes", "1", "--run-dir", str(tmp_path), "--no-progress",
+                 "--greedy-on-target"])
     assert code == 0
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["extra"]["discrete"]["target_entropy_ratio"] == pytest.approx(0.5)
+    assert config["extra"]["discrete"]["greedy_on_target"] is True
