@@ -109,7 +109,9 @@ def env_features(env: gym.Env) -> dict[str, Callable[[], np.ndarray]]:
     simulator so they exist whatever the observation holds: the torso's position 'x' (and 'xy'
     where it moves in a plane) and its velocity 'vx' (and 'vxy'), a prior towards skills that
     differ in how fast they travel, not in which posture they hold; 'heading', the direction of
-    'vxy', asks for skills that travel in different directions (navigation)."""
+    'vxy', asks for skills that travel in different directions (navigation); 'com_vx' (and
+    'com_vxy'), the velocity of the robot's centre of mass, is the travelling speed without the
+    torso's swing within each stride (MuJoCo robots with a torso)."""
     position = _POSITION.get(env.spec.id if env.spec is not None else "")
     feats: dict[str, Callable[[], np.ndarray]] = {}
     if position is None:
@@ -123,7 +125,39 @@ def env_features(env: gym.Env) -> dict[str, Callable[[], np.ndarray]]:
     if position == "xy":
         feats["vxy"] = lambda: data.qvel[:2].astype(np.float32)
         feats["heading"] = lambda: unit(data.qvel[:2])
+    model = getattr(env.unwrapped, "model", None)
+    if model is not None and _has_body(model, "torso"):
+        com_v = _com_velocity(model, data, model.body("torso").id)
+        feats["com_vx"] = lambda: com_v()[:1]
+        if position == "xy":
+            feats["com_vxy"] = lambda: com_v()[:2]
     return feats
+
+
+def _has_body(model, name: str) -> bool:
+    try:
+        model.body(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _com_velocity(model, data, root: int) -> Callable[[], np.ndarray]:
+    """The world-frame linear velocity of the robot's centre of mass (the subtree under its
+    root body). Where the torso pitches with every stride its own velocity swings by more than
+    1 m/s about a running gait's mean; the centre of mass moves with the gait's speed (one tenth
+    of that swing, RESULTS.md), so one state says which gait it came from."""
+    import mujoco
+
+    def com_v() -> np.ndarray:
+        # mj_step fills subtree_linvel only when a sensor asks for it, and leaves the frames it
+        # is built from one substep behind qpos and qvel: bring them up to date first.
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_comPos(model, data)
+        mujoco.mj_comVel(model, data)
+        mujoco.mj_subtreeVel(model, data)
+        return data.subtree_linvel[root].astype(np.float32)
+    return com_v
 
 
 def unit(v: np.ndarray) -> np.ndarray:

@@ -55,8 +55,8 @@ def test_sparse_goal_terminates_with_reward():
 
 def test_robot_features_follow_the_simulator():
     env = make_env("HalfCheetah-v5", seed=0)
-    assert set(env_features(env)) == {"x", "vx"}
-    assert {"xy", "vxy"} <= set(env_features(make_env("Ant-v5", seed=0)))
+    assert set(env_features(env)) == {"x", "vx", "com_vx"}
+    assert {"xy", "vxy", "com_vxy"} <= set(env_features(make_env("Ant-v5", seed=0)))
 
 
 def test_features_join_with_commas():
@@ -99,6 +99,33 @@ def test_velocity_feature_integrates_to_the_position(name):
     xs, path = np.array(xs), np.cumsum(vs) * dt
     assert np.ptp(xs) > 0.5  # the torso moved, so a wrong velocity would not retrace it
     np.testing.assert_allclose(path, xs, atol=0.15)
+
+
+@pytest.mark.parametrize("name", ["HalfCheetah-v5", "Ant-v5"])
+def test_centre_of_mass_velocity_integrates_to_its_position(name):
+    # The centre of mass computed by hand, sum_i m_i x_i / sum_i m_i over the bodies' own centres
+    # of mass from a fresh forward kinematics of qpos, must be retraced by summing com_vx * dt.
+    import mujoco
+
+    env = make_env(name, seed=0)
+    env.reset(seed=0)
+    model, data = env.unwrapped.model, env.unwrapped.data
+    scratch, mass = mujoco.MjData(model), model.body_mass
+
+    def com_x() -> float:
+        scratch.qpos[:] = data.qpos
+        mujoco.mj_kinematics(model, scratch)
+        return float(mass @ scratch.xipos[:, 0] / mass.sum())
+
+    com_vx, x0, xs, vs = env_features(env)["com_vx"], com_x(), [], []
+    for _ in range(300):
+        env.step(env.action_space.sample())
+        xs.append(com_x() - x0)
+        vs.append(com_vx()[0])
+    xs, path = np.array(xs), np.cumsum(vs) * env.unwrapped.dt
+    assert np.ptp(xs) > 0.5
+    np.testing.assert_allclose(path, xs, atol=0.15)
+    assert com_vx().dtype == np.float32
 
 
 def test_actions_rescaled_to_unit_box():
