@@ -71,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feature", default=None,
                    help="what the discriminator sees: the full observation (default) or a feature "
                         "the env exposes: the torso's position xy (DIAYN+prior) or x, its "
-                        "velocity vxy or vx, its direction heading, or several joined by "
-                        "commas (x,vx)")
+                        "velocity vxy or vx, its direction heading, the centre of mass's "
+                        "velocity com_vxy or com_vx, or several joined by commas (x,vx)")
     p.add_argument("--disc-hidden", type=int, nargs="+", default=[128, 128],
                    help="discriminator hidden sizes")
     p.add_argument("--reward-scale", type=float, default=1.0, help="scale of the DIAYN reward")

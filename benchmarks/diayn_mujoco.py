@@ -1,10 +1,11 @@
 """DIAYN on a MuJoCo robot: held-out accuracy, what each skill does, coverage against random.
 
-HalfCheetah-v5, 10 skills, the discriminator sees the torso's x-velocity (--feature x for its
-position, obs for the whole observation; targets: held-out accuracy >= 0.8; one skill running
-forward at > 1 m/s and one running backward, the paper's behaviours):
+HalfCheetah-v5, 10 skills, the discriminator sees the velocity of the cheetah's centre of mass
+(--feature vx for the torso's, x for its position, obs for the whole observation; targets:
+held-out accuracy >= 0.8; one skill running forward at > 1 m/s and one running backward, the
+paper's behaviours):
 
-    python benchmarks/diayn_mujoco.py --env HalfCheetah-v5 --feature vx --steps 300000 \
+    python benchmarks/diayn_mujoco.py --env HalfCheetah-v5 --feature com_vx --steps 300000 \
         --run-dir /tmp/bench/cheetah
 
 Ant-v5, 10 skills, the discriminator sees the torso's x-y (DIAYN+prior): coverage of 1 m cells
@@ -33,7 +34,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="HalfCheetah-v5")
     p.add_argument("--feature", default="x",
-                   help="what the discriminator sees: x, xy, vx, vxy, or 'obs'")
+                   help="what the discriminator sees: x, xy, vx, vxy, com_vx, com_vxy, or 'obs'")
     p.add_argument("--skills", type=int, default=10)
     p.add_argument("--steps", type=int, default=300_000)
     p.add_argument("--seed", type=int, default=0)

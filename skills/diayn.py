@@ -28,8 +28,8 @@ class DIAYNConfig:
     feature: str | None = None
     """what the discriminator sees: None for the full observation, or a feature the env exposes
     ("xy" for the torso's x-y, the paper's DIAYN+prior; "x" for planar robots; "vxy", "vx" for
-    the torso's velocity, "heading" for its direction; several joined by commas, "x,vx", are
-    read side by side)"""
+    the torso's velocity, "heading" for its direction, "com_vxy", "com_vx" for the centre of
+    mass's velocity; several joined by commas, "x,vx", are read side by side)"""
     hidden: tuple[int, ...] = (128, 128)
     """hidden layer sizes of the discriminator. 128 wide, half of SAC's networks: it classifies a
     low-dimensional feature (x, x-y, or an observation) into K skills, and at 256 wide its step
