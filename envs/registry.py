@@ -126,20 +126,16 @@ def env_features(env: gym.Env) -> dict[str, Callable[[], np.ndarray]]:
         feats["vxy"] = lambda: data.qvel[:2].astype(np.float32)
         feats["heading"] = lambda: unit(data.qvel[:2])
     model = getattr(env.unwrapped, "model", None)
-    if model is not None and _has_body(model, "torso"):
-        com_v = _com_velocity(model, data, model.body("torso").id)
-        feats["com_vx"] = lambda: com_v()[:1]
-        if position == "xy":
-            feats["com_vxy"] = lambda: com_v()[:2]
+    if model is not None:
+        import mujoco  # not at the top: importing it fixes its GL backend (a MuJoCo env has)
+
+        root = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "torso")
+        if root >= 0:
+            com_v = _com_velocity(model, data, root)
+            feats["com_vx"] = lambda: com_v()[:1]
+            if position == "xy":
+                feats["com_vxy"] = lambda: com_v()[:2]
     return feats
-
-
-def _has_body(model, name: str) -> bool:
-    try:
-        model.body(name)
-    except KeyError:
-        return False
-    return True
 
 
 def _com_velocity(model, data, root: int) -> Callable[[], np.ndarray]:
