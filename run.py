@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what the controller sees: the task's whole observation, only the entries "
                         "the task appends to the robot's (AntWaypoints: the waypoint), or those "
                         "and the torso's height and orientation")
+    p.add_argument("--last-skill-obs", action="store_true",
+                   help="the controller also sees which skill ran last (one-hot): the gait the "
+                        "next skill starts from")
     p.add_argument("--greedy-on-target", action="store_true",
                    help="evaluate the controller's greedy choice on its Polyak-averaged target "
                         "Q-networks (steadier from one evaluation to the next)")

@@ -102,6 +102,8 @@ def main() -> None:
                    help="the controller's input: the waypoint relative to the torso alone (task), "
                         "with the torso's height and orientation (task+pose), or with the ant's "
                         "105 entries (full)")
+    p.add_argument("--last-skill", choices=["on", "off"], default="off",
+                   help="whether the controller also sees which skill ran last (one-hot)")
     p.add_argument("--target-entropy", type=float, default=1.8,
                    help="the controller's entropy target in nats (1.8 = 0.6 log 20; the "
                         "command's default 0.3 log K made the 2-input controller repeat one skill)")
@@ -137,7 +139,8 @@ def main() -> None:
                                "--gamma", str(a.gamma), "--controller-obs", a.controller_obs,
                                "--target-entropy", str(a.target_entropy), "--eval-every", every,
                                "--seed", str(seed),
-                               *(["--greedy-on-target"] if a.greedy == "target" else [])],
+                               *(["--greedy-on-target"] if a.greedy == "target" else []),
+                               *(["--last-skill-obs"] if a.last_skill == "on" else [])],
                a.threads)
         ensure(flat, flat_steps, ["train", "--env", "AntWaypoints-v0", "--eval-every",
                                   str(max(flat_steps // 10, 1)), "--seed", str(seed)], a.threads)

@@ -135,7 +135,8 @@ def cmd_hierarchy(args: argparse.Namespace) -> None:
         **({} if args.target_entropy is None else  # --target-entropy is in nats, as for SAC
            {"target_entropy_ratio": args.target_entropy / math.log(lib.n_skills)}))
     extra = {"skills_from": str(args.skills_from), "steps_per_skill": args.steps_per_skill,
-             "controller_obs": args.controller_obs, "n_skills": lib.n_skills,
+             "controller_obs": args.controller_obs, "last_skill_obs": args.last_skill_obs,
+             "n_skills": lib.n_skills,
              "discrete": asdict(discrete)}
     cfg = resolve_config(args, extra=extra)
     cfg = replace(cfg, sac={})  # the controller is not SAC; its config is extra["discrete"]
@@ -149,11 +150,11 @@ def cmd_hierarchy(args: argparse.Namespace) -> None:
 
 def hierarchy_env(task_env, library, extra: dict):
     """The SkillEnv a hierarchy run's controller acts in, from its config's `extra` (runs from
-    before --controller-obs saw the task's whole observation)."""
+    before --controller-obs saw the task's whole observation, and no last skill)."""
     from envs.skill_env import SkillEnv
 
     return SkillEnv(task_env, library, int(extra["steps_per_skill"]),
-                    extra.get("controller_obs", "full"))
+                    extra.get("controller_obs", "full"), extra.get("last_skill_obs", False))
 
 
 def _write_skill_returns(run_dir: Path, returns) -> None:

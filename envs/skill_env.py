@@ -64,11 +64,13 @@ class SkillEnv(gym.Env):
     AntWaypoints the waypoint relative to the torso), which is all a controller over skills that
     already walk needs to know, and 2 inputs instead of 107 to learn from; `"task+pose"` adds
     the torso's height and orientation, where a fall would show (benchmarks/RESULTS.md measures
-    all three on AntWaypoints).
+    all three on AntWaypoints). With `last_skill=True` the controller also sees which skill ran
+    last, one-hot (zeros at an episode's start): the gait the next skill must start from, which
+    decides whether a switch of skills makes the robot fall.
     """
 
     def __init__(self, task_env: gym.Env, library: SkillPolicy, steps_per_skill: int,
-                 observe: str = "full"):
+                 observe: str = "full", last_skill: bool = False):
         if steps_per_skill < 1:
             raise ValueError(f"steps_per_skill must be at least 1 (got {steps_per_skill})")
         self.task_env = task_env
@@ -77,9 +79,13 @@ class SkillEnv(gym.Env):
         self._robot_dim = robot_obs_dim(task_env)
         space = task_env.observation_space
         self._index = controller_index(task_env, observe)
-        self.observation_space = spaces.Box(space.low[self._index], space.high[self._index],
+        k = library.n_skills if last_skill else 0
+        self.observation_space = spaces.Box(np.r_[space.low[self._index], np.zeros(k)],
+                                            np.r_[space.high[self._index], np.ones(k)],
                                             dtype=space.dtype)
         self.action_space = spaces.Discrete(library.n_skills)
+        # Row z + 1 of this table is skill z's one-hot, row 0 "no skill yet" (K columns or none).
+        self._last = np.eye(library.n_skills + 1, dtype=space.dtype)[:, 1:k + 1]
         self.metadata = dict(task_env.metadata)
         self.render_mode = task_env.render_mode
         self._obs: np.ndarray | None = None
@@ -87,7 +93,11 @@ class SkillEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         self._obs, info = self.task_env.reset(seed=seed, options=options)
-        return self._obs[self._index], info
+        return self._observe(-1), info
+
+    def _observe(self, z: int) -> np.ndarray:
+        """What the controller sees after skill z ran (z = -1: at the episode's start)."""
+        return np.concatenate([self._obs[self._index], self._last[z + 1]])
 
     def step(self, z):
         if self._obs is None:
@@ -105,7 +115,7 @@ class SkillEnv(gym.Env):
             n += 1
         # The task's last info, plus what the meta-controller's own bookkeeping needs.
         info = {**info, "low_level_steps": n, "skill": z}
-        return self._obs[self._index], total, bool(terminated), bool(truncated), info
+        return self._observe(z), total, bool(terminated), bool(truncated), info
 
     def render(self):
         return self.task_env.render()

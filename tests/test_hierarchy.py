@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from agents.checkpoint import load_checkpoint
 from agents.loop import evaluate_returns
 from envs.registry import make_env
 from envs.skill_env import SkillEnv
@@ -93,16 +94,25 @@ def test_controller_obs_task_needs_entries_of_the_tasks_own(pointmass_skills, tm
     assert not (tmp_path / "r" / "metrics.csv").exists()
 
 
-def test_target_entropy_is_in_nats(pointmass_skills, tmp_path):
+def test_target_entropy_is_in_nats_and_options_are_kept(pointmass_skills, tmp_path):
     """--target-entropy means nats for the controller as for SAC: the controller keeps it as a
-    fraction of log K (K skills), so 0.5 log K is stored as 0.5. --greedy-on-target is kept too."""
+    fraction of log K (K skills), so 0.5 log K is stored as 0.5. --greedy-on-target and
+    --last-skill-obs are kept too."""
     n_skills = SkillLibrary.load(pointmass_skills).n_skills
     code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
                  "--steps-per-skill", "5", "--target-entropy", str(0.5 * np.log(n_skills)),
                  "--total-steps", "20", "--learning-starts", "10", "--eval-every", "20",
                  "--eval-episodes", "1", "--run-dir", str(tmp_path), "--no-progress",
-                 "--greedy-on-target"])
+                 "--greedy-on-target", "--last-skill-obs"])
     assert code == 0
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["extra"]["discrete"]["target_entropy_ratio"] == pytest.approx(0.5)
     assert config["extra"]["discrete"]["greedy_on_target"] is True
+    assert config["extra"]["last_skill_obs"] is True
+    # The controller was built for the task's 4 entries and the last skill's K, and a resume
+    # (which rebuilds the env from config.json) keeps that input.
+    agent = load_checkpoint(tmp_path / "checkpoints")["agent"]
+    assert agent["q"]["nets.0.0.weight"].shape[1] == 4 + n_skills
+    assert main(["hierarchy", "--resume", "--run-dir", str(tmp_path), "--total-steps", "40",
+                 "--no-progress"]) == 0
+    assert pd.read_csv(tmp_path / "metrics.csv")["step"].iloc[-1] == 40

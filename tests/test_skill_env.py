@@ -192,6 +192,34 @@ def test_controller_can_see_the_torsos_pose_beside_the_waypoint():
     np.testing.assert_allclose(obs[5:], task.unwrapped.waypoints[0] - data.qpos[:2])
 
 
+def test_controller_can_see_the_skill_that_ran_last():
+    """last_skill=True: after the task's entries, the one-hot of the skill the last step ran,
+    all zeros at an episode's start; the skills still see the robot's entries alone."""
+    task, lib = make_env("AntWaypoints-v0", seed=0), IdleAnt()
+    env = SkillEnv(task, lib, steps_per_skill=3, observe="task", last_skill=True)
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == env.observation_space.shape == (4,)
+    np.testing.assert_array_equal(obs[2:], [0.0, 0.0])
+    lib.seen.clear()
+    for z, one_hot in ((1, [0.0, 1.0]), (0, [1.0, 0.0]), (0, [1.0, 0.0])):
+        obs, *_ = env.step(z)
+        np.testing.assert_array_equal(obs[2:], one_hot)
+        np.testing.assert_allclose(obs[:2], task.unwrapped.waypoints[0] - task.unwrapped.data.qpos[:2])
+    assert [o.shape for o in lib.seen] == [(105,)] * 9
+    obs, _ = env.reset(seed=1)
+    np.testing.assert_array_equal(obs[2:], [0.0, 0.0])  # a new episode: no skill yet
+    # Beside the whole observation too, with the observation space's bounds for a one-hot.
+    env = SkillEnv(make_env("PointMassGoal-v0", seed=0), PushLibrary(), 2, last_skill=True)
+    check_env(env, skip_render_check=True)
+    assert env.observation_space.shape == (8,)
+    np.testing.assert_array_equal(env.observation_space.low[4:], 0.0)
+    np.testing.assert_array_equal(env.observation_space.high[4:], 1.0)
+    env.reset(seed=0)
+    obs, *_ = env.step(3)
+    np.testing.assert_array_equal(obs[4:], [0.0, 0.0, 0.0, 1.0])
+
+
 class TaskWithoutPose(gym.Env):
     """Two robot entries and one of the task's, with no `pose_obs_dim`."""
 
