@@ -56,13 +56,14 @@ def loop_and_sac_config(args: argparse.Namespace) -> tuple:
 def resolve_config(args: argparse.Namespace, extra: dict | None = None,
                    sac_overrides: dict | None = None) -> RunConfig:
     """The run's config: from the flags for a new run, from config.json for --resume (where
-    only --total-steps may change, to extend a run)."""
+    only --total-steps may change, to extend a run, and --threads, which is the machine's
+    business and not the run's)."""
     if args.resume:
         data = check_run_kind(args.run_dir, args.command)
         cfg = config_from_dict(RunConfig, data)
         total = cfg.loop["total_steps"] if args.total_steps is None else args.total_steps
         loop = dict(cfg.loop, total_steps=total, progress=not args.no_progress)
-        return replace(cfg, loop=loop)
+        return replace(cfg, loop=loop, threads=args.threads or cfg.threads)
     ckpt = Path(args.run_dir) / "checkpoints"
     if ckpt.exists() and any(ckpt.iterdir()):
         raise RunDirError(f"{args.run_dir} already holds a run: pass --resume to continue it, "

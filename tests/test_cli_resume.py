@@ -46,6 +46,10 @@ def test_resume_without_total_steps_keeps_the_runs_budget(tmp_path):
     assert main(["train", "--total-steps", "300", "--run-dir", str(tmp_path), *TINY]) == 0
     args = build_parser().parse_args(["train", "--resume", "--run-dir", str(tmp_path), *TINY])
     assert resolve_config(args).loop["total_steps"] == 300
+    assert resolve_config(args).threads == 1  # the run's own, from TINY
+    # --threads on a resume is honoured: continuing a run on a machine with more cores
+    more = build_parser().parse_args(["train", "--resume", "--run-dir", str(tmp_path), "--threads", "2"])
+    assert resolve_config(more).threads == 2
     args = build_parser().parse_args(["train", "--resume", "--total-steps", "500", "--run-dir",
                                       str(tmp_path), *TINY])
     assert resolve_config(args).loop["total_steps"] == 500
