@@ -12,7 +12,7 @@ waypoints on average where flat SAC scores about 0. Before training, it prints w
 goes in one choice and what a controller choosing uniformly at random reaches: the sparse +1
 must be found by chance first.
 
-    python benchmarks/hierarchy_ant.py --out /tmp/bench/antnav --steps 2000000 --flat-steps 100000
+    python benchmarks/hierarchy_ant.py --out /tmp/bench/antnav --steps 2000000 --flat-steps 100000 --jobs 2
 
 Runs live in --out (skills, hier-sSEED, flat-sSEED) and are kept: a finished run is only read
 back and a stopped one resumed, so this long benchmark can be run in pieces.
@@ -21,6 +21,8 @@ back and a stopped one resumed, so this long benchmark can be run in pieces.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -92,7 +94,10 @@ def main() -> None:
     p.add_argument("--pretrain-steps", type=int, default=300_000)
     p.add_argument("--steps", type=int, default=1_000_000, help="env steps of the hierarchy")
     p.add_argument("--flat-steps", type=int, default=None,
-                   help="env steps of flat SAC (default: --steps; it runs ~20x slower per step)")
+                   help="env steps of flat SAC (default: --steps; it runs ~20x slower per step; 0: "
+                        "none, its runs do not depend on the skills)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="hierarchy runs trained at once, one process each (one per core)")
     p.add_argument("--gamma", type=float, default=0.999,
                    help="the controller's discount per robot step (its own is gamma^k): waypoints "
                         "lie hundreds of steps apart, and 0.99^100 = 0.37 per choice would make "
@@ -129,24 +134,33 @@ def main() -> None:
                                       "--eval-every", str(max(a.pretrain_steps // 6, 1))], a.threads)
     skill_reach(skills, a.k, a.random_episodes)
     every = str(max(a.steps // 20, 1))
-    flat_steps = a.flat_steps or a.steps
+    flat_steps = a.steps if a.flat_steps is None else a.flat_steps
+    hier_runs = [(a.out / f"hier-s{seed}", a.steps,
+                  ["hierarchy", "--skills-from", str(skills), "--task", "AntWaypoints-v0",
+                   "--steps-per-skill", str(a.k), "--learning-starts", str(a.warmup_choices * a.k),
+                   "--gamma", str(a.gamma), "--controller-obs", a.controller_obs,
+                   "--target-entropy", str(a.target_entropy), "--eval-every", every,
+                   "--seed", str(seed),
+                   *(["--greedy-on-target"] if a.greedy == "target" else []),
+                   *(["--last-skill-obs"] if a.last_skill == "on" else [])], a.threads)
+                 for seed in a.seeds]
+    # One process per run, --jobs at a time: each run is one core's work, and the seeds are
+    # independent (spawned, not forked: the parent has already run torch).
+    with ProcessPoolExecutor(a.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(ensure, *zip(*hier_runs)))
     rows = []
     for seed in a.seeds:
-        hier, flat = a.out / f"hier-s{seed}", a.out / f"flat-s{seed}"
-        ensure(hier, a.steps, ["hierarchy", "--skills-from", str(skills), "--task", "AntWaypoints-v0",
-                               "--steps-per-skill", str(a.k),
-                               "--learning-starts", str(a.warmup_choices * a.k),
-                               "--gamma", str(a.gamma), "--controller-obs", a.controller_obs,
-                               "--target-entropy", str(a.target_entropy), "--eval-every", every,
-                               "--seed", str(seed),
-                               *(["--greedy-on-target"] if a.greedy == "target" else []),
-                               *(["--last-skill-obs"] if a.last_skill == "on" else [])],
-               a.threads)
-        ensure(flat, flat_steps, ["train", "--env", "AntWaypoints-v0", "--eval-every",
-                                  str(max(flat_steps // 10, 1)), "--seed", str(seed)], a.threads)
-        for name, d in (("hierarchy", hier), ("flat SAC", flat)):
+        runs = [("hierarchy", a.out / f"hier-s{seed}")]
+        if flat_steps > 0:
+            runs.append(("flat SAC", a.out / f"flat-s{seed}"))
+            ensure(runs[1][1], flat_steps, ["train", "--env", "AntWaypoints-v0", "--eval-every",
+                                            str(max(flat_steps // 10, 1)), "--seed", str(seed)],
+                   a.threads)
+        for name, d in runs:
             ev = metrics(d).dropna(subset=["eval/return"])
             rows.append((name, seed, ev["eval/return"].iloc[-1]))
+            rows.append((f"{name}, mean of the last ten evaluations", seed,
+                         ev["eval/return"].iloc[-10:].mean()))
             curve = " ".join(f"{r:.1f}" for r in ev["eval/return"])
             print(f"seed {seed} {name:9s}: waypoints reached, from step 0 to {ev['step'].iloc[-1]} "
                   f"every {ev['step'].iloc[-1] // (len(ev) - 1)}: {curve}", flush=True)
@@ -159,7 +173,9 @@ def main() -> None:
     for name, g in df.groupby("method", sort=False):
         print(f"{name}: {g['waypoints'].mean():.2f} +- {g['waypoints'].std():.2f} of 5 waypoints "
               f"over {len(g)} seeds (target for the hierarchy: >= 3, flat SAC about 0)")
-    if flat_steps != a.steps:
+    if flat_steps == 0:
+        print("(flat SAC not run: --flat-steps 0; it does not depend on the skills)")
+    elif flat_steps != a.steps:
         print(f"(flat SAC ran {flat_steps} steps, the hierarchy {a.steps})")
 
 
