@@ -65,8 +65,8 @@ class SkillEnv(gym.Env):
     already walk needs to know, and 2 inputs instead of 107 to learn from; `"task+pose"` adds
     the torso's height and orientation, where a fall would show (benchmarks/RESULTS.md measures
     all three on AntWaypoints). With `last_skill=True` the controller also sees which skill ran
-    last, one-hot (zeros at an episode's start): the gait the next skill must start from, which
-    decides whether a switch of skills makes the robot fall.
+    last, one-hot (zeros at an episode's start): the gait the next skill must start from, where
+    a switch of skills can make the robot fall (benchmarks/RESULTS.md, AntWaypoints).
     """
 
     def __init__(self, task_env: gym.Env, library: SkillPolicy, steps_per_skill: int,
