@@ -64,6 +64,11 @@ def skill_reach(skills: Path, k: int, episodes: int, seed: int = 1_000_000) -> N
     r = evaluate_returns(env, lambda obs, _: int(rng.integers(lib.n_skills)), episodes, seed=seed)
     print(f"skills chosen uniformly at random: {r['eval/return']:.2f} +- {r['eval/return_std']:.2f} "
           f"waypoints over {episodes} episodes", flush=True)
+    if r["eval/return"] == 0:
+        # Measured: a skill set with no walker heading east gave 0 here, and its controllers saw
+        # no +1 in 500k steps (benchmarks/RESULTS.md); pretrain with another --seed or feature.
+        print("warning: random skill choices never reach a waypoint; the controller may never "
+              "see a reward with these skills (see which direction above has no walker)", flush=True)
 
 
 def controller_returns(hier: Path, episodes: int, seed: int = 2_000_000) -> float:
