@@ -155,12 +155,12 @@ def main() -> None:
         list(pool.map(ensure, *zip(*hier_runs)))
     rows = []
     for seed in a.seeds:
-        runs = [("hierarchy", a.out / f"hier-s{seed}")]
+        hier, flat = a.out / f"hier-s{seed}", a.out / f"flat-s{seed}"
+        runs = [("hierarchy", hier)]
         if flat_steps > 0:
-            runs.append(("flat SAC", a.out / f"flat-s{seed}"))
-            ensure(runs[1][1], flat_steps, ["train", "--env", "AntWaypoints-v0", "--eval-every",
-                                            str(max(flat_steps // 10, 1)), "--seed", str(seed)],
-                   a.threads)
+            ensure(flat, flat_steps, ["train", "--env", "AntWaypoints-v0", "--eval-every",
+                                      str(max(flat_steps // 10, 1)), "--seed", str(seed)], a.threads)
+            runs.append(("flat SAC", flat))
         for name, d in runs:
             ev = metrics(d).dropna(subset=["eval/return"])
             rows.append((name, seed, ev["eval/return"].iloc[-1]))
