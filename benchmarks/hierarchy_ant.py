@@ -65,8 +65,9 @@ def skill_reach(skills: Path, k: int, episodes: int, seed: int = 1_000_000) -> N
     print(f"skills chosen uniformly at random: {r['eval/return']:.2f} +- {r['eval/return_std']:.2f} "
           f"waypoints over {episodes} episodes", flush=True)
     if r["eval/return"] == 0:
-        # Measured: a skill set with no walker heading east gave 0 here, and its controllers saw
-        # no +1 in 500k steps (benchmarks/RESULTS.md); pretrain with another --seed or feature.
+        # Measured: two skill sets with no walker heading east gave 0 here; on one the controllers
+        # saw no +1 in 500k steps, on the other they found a zig-zag to 1-2 waypoints by 2M
+        # (benchmarks/RESULTS.md). Pretrain with another --seed or feature.
         print("warning: random skill choices never reach a waypoint; the controller may never "
               "see a reward with these skills (see which direction above has no walker)", flush=True)
 
