@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--last-skill-obs", action="store_true",
                    help="the controller also sees which skill ran last (one-hot): the gait the "
                         "next skill starts from")
+    p.add_argument("--skill-rotations", type=int, choices=[1, 2, 4], default=1,
+                   help="also offer each skill turned about the vertical by half (2) or quarter "
+                        "(4) turns, K x this many choices (Ant only: its physics is the same in "
+                        "any heading, so a skill's walk turns with it)")
     p.add_argument("--greedy-on-target", action="store_true",
                    help="evaluate the controller's greedy choice on its Polyak-averaged target "
                         "Q-networks (steadier from one evaluation to the next)")

@@ -7,7 +7,8 @@ temperature by default (`--feature xy --alpha 0.1` is the paper's x-y position p
 skills here barely left the start; see RESULTS.md). Then, per seed, the soft Q-learning
 controller choosing a skill every k = 100 steps from the waypoint's position relative to the
 torso (`--controller-obs task`; the skills walk in fixed compass directions, so that is what
-choosing among them needs), and SAC from scratch. Target: the hierarchy reaches >= 3 of 5
+choosing among them needs; `--rotations 4` offers each skill turned by quarter turns too, for
+a walker towards every side of the square), and SAC from scratch. Target: the hierarchy reaches >= 3 of 5
 waypoints on average where flat SAC scores about 0. Before training, it prints where each skill
 goes in one choice and what a controller choosing uniformly at random reaches: the sparse +1
 must be found by chance first.
@@ -40,7 +41,8 @@ def ensure(run_dir: Path, steps: int, args: list[str], threads: int) -> None:
         run([*args, "--total-steps", str(steps), *common])
 
 
-def skill_reach(skills: Path, k: int, episodes: int, seed: int = 1_000_000) -> None:
+def skill_reach(skills: Path, k: int, episodes: int, rotations: int = 1,
+                seed: int = 1_000_000) -> None:
     """Print where each skill takes the ant in one decision (k steps from the start) and the
     waypoints a controller choosing skills uniformly at random reaches: the first waypoint lies
     4 m east within 0.5 m, so a controller that never sees a +1 has nothing to learn from."""
@@ -50,9 +52,10 @@ def skill_reach(skills: Path, k: int, episodes: int, seed: int = 1_000_000) -> N
     from envs.registry import make_env
     from envs.skill_env import SkillEnv
     from skills.library import SkillLibrary
+    from skills.symmetry import RotatedSkills
 
     lib = SkillLibrary.load(skills)
-    env = SkillEnv(make_env("AntWaypoints-v0"), lib, k)
+    env = SkillEnv(make_env("AntWaypoints-v0"), RotatedSkills(lib, rotations), k)
     robot = env.task_env.unwrapped
     for z in range(lib.n_skills):
         env.reset(seed=seed)
@@ -61,8 +64,9 @@ def skill_reach(skills: Path, k: int, episodes: int, seed: int = 1_000_000) -> N
         print(f"skill {z}: after {k} steps at ({x:+.1f}, {y:+.1f}) m, heading "
               f"{np.degrees(np.arctan2(y, x)):+.0f} deg", flush=True)
     rng = np.random.default_rng(seed)
-    r = evaluate_returns(env, lambda obs, _: int(rng.integers(lib.n_skills)), episodes, seed=seed)
-    print(f"skills chosen uniformly at random: {r['eval/return']:.2f} +- {r['eval/return_std']:.2f} "
+    n = env.action_space.n  # the K skills, each at `rotations` headings
+    r = evaluate_returns(env, lambda obs, _: int(rng.integers(n)), episodes, seed=seed)
+    print(f"skills chosen uniformly at random ({n}): {r['eval/return']:.2f} +- {r['eval/return_std']:.2f} "
           f"waypoints over {episodes} episodes", flush=True)
     if r["eval/return"] == 0:
         # Measured: two skill sets with no walker heading east gave 0 here; on one the controllers
@@ -86,7 +90,7 @@ def controller_returns(hier: Path, episodes: int, seed: int = 2_000_000) -> floa
     extra = check_run_kind(hier, "hierarchy")["extra"]
     lib = SkillLibrary.load(extra["skills_from"])
     env = hierarchy_env(make_env("AntWaypoints-v0"), lib, extra)
-    agent = SoftQ(env.observation_space.shape[0], lib.n_skills,
+    agent = SoftQ(env.observation_space.shape[0], int(env.action_space.n),
                   config_from_dict(DiscreteConfig, extra["discrete"]))
     agent.load_state_dict(load_checkpoint(hier / "checkpoints")["agent"])
     r = evaluate_returns(env, lambda obs, _: agent.act(obs, deterministic=True), episodes, seed=seed)
@@ -115,6 +119,10 @@ def main() -> None:
                         "105 entries (full)")
     p.add_argument("--last-skill", choices=["on", "off"], default="off",
                    help="whether the controller also sees which skill ran last (one-hot)")
+    p.add_argument("--rotations", type=int, choices=[1, 2, 4], default=1,
+                   help="each skill also turned by half or quarter turns about the vertical "
+                        "(run.py hierarchy --skill-rotations): a walker in every direction any "
+                        "one skill walks, turned")
     p.add_argument("--target-entropy", type=float, default=1.8,
                    help="the controller's entropy target in nats (1.8 = 0.6 log 20; the "
                         "command's default 0.3 log K made the 2-input controller repeat one skill)")
@@ -138,7 +146,7 @@ def main() -> None:
     ensure(skills, a.pretrain_steps, ["pretrain", "--env", "AntLowGear-v0", "--skills", str(a.skills),
                                       "--feature", a.feature, *alpha, "--no-visualize",
                                       "--eval-every", str(max(a.pretrain_steps // 6, 1))], a.threads)
-    skill_reach(skills, a.k, a.random_episodes)
+    skill_reach(skills, a.k, a.random_episodes, a.rotations)
     every = str(max(a.steps // 20, 1))
     flat_steps = a.steps if a.flat_steps is None else a.flat_steps
     hier_runs = [(a.out / f"hier-s{seed}", a.steps,
@@ -148,7 +156,8 @@ def main() -> None:
                    "--target-entropy", str(a.target_entropy), "--eval-every", every,
                    "--seed", str(seed),
                    *(["--greedy-on-target"] if a.greedy == "target" else []),
-                   *(["--last-skill-obs"] if a.last_skill == "on" else [])], a.threads)
+                   *(["--last-skill-obs"] if a.last_skill == "on" else []),
+                   "--skill-rotations", str(a.rotations)], a.threads)
                  for seed in a.seeds]
     # One process per run, --jobs at a time: each run is one core's work, and the seeds are
     # independent (spawned, not forked: the parent has already run torch).

@@ -117,10 +117,15 @@ def cmd_hierarchy(args: argparse.Namespace) -> None:
     frozen skills every k steps of the task; --total-steps counts the robot's steps."""
     from agents.discrete import DiscreteConfig, SoftQ
     from agents.rundir import ConfigError, config_from_dict
+    from skills.symmetry import RotatedSkills
 
     if args.steps_per_skill < 1:
         raise ConfigError(f"--steps-per-skill must be at least 1, got {args.steps_per_skill}")
     lib = _library(args)
+    try:
+        n_choices = RotatedSkills(lib, args.skill_rotations).n_skills
+    except ValueError as e:
+        raise ConfigError(f"--skill-rotations: {e}") from None
     args.env = args.task
     # --gamma discounts one robot step; the controller's transition spans k of them, so its
     # discount is gamma^k (the semi-MDP Bellman equation of options, Sutton, Precup & Singh
@@ -133,10 +138,10 @@ def cmd_hierarchy(args: argparse.Namespace) -> None:
         learning_starts=args.learning_starts, alpha=args.alpha,
         greedy_on_target=args.greedy_on_target,
         **({} if args.target_entropy is None else  # --target-entropy is in nats, as for SAC
-           {"target_entropy_ratio": args.target_entropy / math.log(lib.n_skills)}))
+           {"target_entropy_ratio": args.target_entropy / math.log(n_choices)}))
     extra = {"skills_from": str(args.skills_from), "steps_per_skill": args.steps_per_skill,
              "controller_obs": args.controller_obs, "last_skill_obs": args.last_skill_obs,
-             "n_skills": lib.n_skills,
+             "skill_rotations": args.skill_rotations, "n_skills": lib.n_skills,
              "discrete": asdict(discrete)}
     cfg = resolve_config(args, extra=extra)
     cfg = replace(cfg, sac={})  # the controller is not SAC; its config is extra["discrete"]
@@ -150,9 +155,13 @@ def cmd_hierarchy(args: argparse.Namespace) -> None:
 
 def hierarchy_env(task_env, library, extra: dict):
     """The SkillEnv a hierarchy run's controller acts in, from its config's `extra` (runs from
-    before --controller-obs saw the task's whole observation, and no last skill)."""
+    before --controller-obs saw the task's whole observation, and no last skill or rotations)."""
     from envs.skill_env import SkillEnv
+    from skills.symmetry import RotatedSkills
 
+    rotations = int(extra.get("skill_rotations", 1))
+    if rotations > 1:
+        library = RotatedSkills(library, rotations)
     return SkillEnv(task_env, library, int(extra["steps_per_skill"]),
                     extra.get("controller_obs", "full"), extra.get("last_skill_obs", False))
 

@@ -116,3 +116,14 @@ def test_target_entropy_is_in_nats_and_options_are_kept(pointmass_skills, tmp_pa
     assert main(["hierarchy", "--resume", "--run-dir", str(tmp_path), "--total-steps", "40",
                  "--no-progress"]) == 0
     assert pd.read_csv(tmp_path / "metrics.csv")["step"].iloc[-1] == 40
+
+
+def test_skill_rotations_refused_for_robots_other_than_the_ant(pointmass_skills, tmp_path, capsys):
+    """--skill-rotations turns skills by the Ant's symmetry (skills/symmetry.py); the point
+    mass's skills get a one-line error, exit 2, before anything trains."""
+    code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
+                 "--skill-rotations", "4", "--total-steps", "20", "--run-dir", str(tmp_path / "r"),
+                 "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "defined for the Ant" in err, err
+    assert not (tmp_path / "r" / "metrics.csv").exists()
