@@ -8,8 +8,8 @@ skills here barely left the start; see RESULTS.md). Then, per seed, the soft Q-l
 controller choosing a skill every k = 100 steps from the waypoint's position relative to the
 torso (`--controller-obs task`; the skills walk in fixed compass directions, so that is what
 choosing among them needs; `--rotations 4` offers each skill turned by quarter turns too, for
-a walker towards every side of the square), and SAC from scratch. Target: the hierarchy reaches >= 3 of 5
-waypoints on average where flat SAC scores about 0. Before training, it prints where each skill
+a walker towards every side of the square), and SAC from scratch. Target: the hierarchy reaches
+>= 3 of 5 waypoints on average where flat SAC scores about 0. Before training, it prints where each skill
 goes in one choice and what a controller choosing uniformly at random reaches: the sparse +1
 must be found by chance first.
 
