@@ -83,14 +83,19 @@ def test_resume_reads_skills_and_task_from_the_run(pointmass_skills, tmp_path, c
     assert "needs --skills-from" in capsys.readouterr().err
 
 
-def test_controller_obs_task_needs_entries_of_the_tasks_own(pointmass_skills, tmp_path, capsys):
-    """PointMassGoal-v0's observation is the point mass's alone: nothing for `--controller-obs
-    task` to show; a one-line error, exit 2, before anything trains."""
+@pytest.mark.parametrize("option, message", [
+    # PointMassGoal-v0's observation is the point mass's alone: nothing for `task` to show.
+    (["--controller-obs", "task"], "appends no entries"),
+    # --skill-rotations turns skills by the Ant's symmetry (skills/symmetry.py).
+    (["--skill-rotations", "4"], "defined for the Ant"),
+])
+def test_options_the_point_mass_cannot_take(pointmass_skills, tmp_path, capsys, option, message):
+    """Options that need what the point mass lacks: a one-line error, exit 2, before anything
+    trains."""
     code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
-                 "--controller-obs", "task", "--total-steps", "20", "--run-dir", str(tmp_path / "r"),
-                 "--no-progress"])
+                 *option, "--total-steps", "20", "--run-dir", str(tmp_path / "r"), "--no-progress"])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "appends no entries" in err, err
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "r" / "metrics.csv").exists()
 
 
@@ -116,14 +121,3 @@ def test_target_entropy_is_in_nats_and_options_are_kept(pointmass_skills, tmp_pa
     assert main(["hierarchy", "--resume", "--run-dir", str(tmp_path), "--total-steps", "40",
                  "--no-progress"]) == 0
     assert pd.read_csv(tmp_path / "metrics.csv")["step"].iloc[-1] == 40
-
-
-def test_skill_rotations_refused_for_robots_other_than_the_ant(pointmass_skills, tmp_path, capsys):
-    """--skill-rotations turns skills by the Ant's symmetry (skills/symmetry.py); the point
-    mass's skills get a one-line error, exit 2, before anything trains."""
-    code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
-                 "--skill-rotations", "4", "--total-steps", "20", "--run-dir", str(tmp_path / "r"),
-                 "--no-progress"])
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "defined for the Ant" in err, err
-    assert not (tmp_path / "r" / "metrics.csv").exists()

@@ -1,6 +1,7 @@
 """Skills turned about the vertical (skills/symmetry.py): the observation map is checked against
 MuJoCo itself, by simulating the Ant turned, and RotatedSkills against its base skills."""
 
+import mujoco
 import numpy as np
 import pytest
 
@@ -32,8 +33,9 @@ def _turned_state(qpos, qvel, quarter_turns):
     qpos[:2] = rotate_xy(qpos[:2], quarter_turns)
     angle = np.pi / 2 * quarter_turns
     r = np.array([np.cos(angle / 2), 0, 0, np.sin(angle / 2)])
-    w, x, y, z = qpos[3:7]
-    qpos[3:7] = [r[0] * w - r[3] * z, r[0] * x - r[3] * y, r[0] * y + r[3] * x, r[0] * z + r[3] * w]
+    turned = np.zeros(4)
+    mujoco.mju_mulQuat(turned, r, qpos[3:7].copy())  # MuJoCo's own product, not ours
+    qpos[3:7] = turned
     qvel[:2] = rotate_xy(qvel[:2], quarter_turns)  # linear velocity: world frame
     return qpos, qvel  # angular velocity (the torso's frame) and joints do not change
 
