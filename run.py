@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--disc-hidden", type=int, nargs="+", default=[128, 128],
                    help="discriminator hidden sizes")
     p.add_argument("--reward-scale", type=float, default=1.0, help="scale of the DIAYN reward")
+    p.add_argument("--skill-steps", type=int, default=0,
+                   help="redraw the skill every this many steps within an episode, so that "
+                        "skills learn to start from each other's states, as a hierarchy starts "
+                        "them (0, the default: one skill per episode, the paper's)")
     _common(p, total_steps=25_000, learning_starts=2_000)
     p.add_argument("--no-visualize", action="store_true",
                    help="skip the videos, plots and report written at the end")

@@ -71,6 +71,8 @@ class SkillPlugin(Protocol):
     """What a skill method plugs into the loop; `NoSkills` is the plain-RL case."""
 
     n_skills: int
+    skill_steps: int
+    """steps before the skill is redrawn within an episode; 0: once per episode"""
 
     def sample_skill(self, rng: np.random.Generator) -> int: ...
     def condition(self, obs: np.ndarray, skill: int) -> np.ndarray: ...
@@ -90,6 +92,7 @@ class NoSkills:
     """Plain RL: no skill, the observation as it is, the env's reward."""
 
     n_skills = 0
+    skill_steps = 0
 
     def sample_skill(self, rng: np.random.Generator) -> int:
         return 0
@@ -266,6 +269,8 @@ class OffPolicyLoop:
                     obs = obs.astype(np.float32)
                     skill = plugin.sample_skill(self.rng)
                     ep_return, ep_len = 0.0, 0
+                elif plugin.skill_steps and ep_len % plugin.skill_steps == 0:
+                    skill = plugin.sample_skill(self.rng)
                 # Steps count the robot's steps: one decision of a hierarchy's controller runs
                 # k of them (SkillEnv reports how many), so runs compare at equal env steps.
                 prev = self.step

@@ -18,11 +18,15 @@ def cmd_pretrain(args: argparse.Namespace) -> None:
     from skills.diayn import DIAYN, DIAYNConfig
     from skills.evaluate import skill_evaluator
 
+    if args.skill_steps < 0:
+        raise ConfigError(f"--skill-steps must be 0 (one skill per episode) or positive (got "
+                          f"{args.skill_steps})")
     if args.skills is not None and args.skills < 2:
         raise ConfigError(f"--skills must be at least 2 (got {args.skills}): one skill has nothing "
                           "to be told apart from")
     diayn = DIAYNConfig(n_skills=args.skills or 8, feature=args.feature,
-                        hidden=tuple(args.disc_hidden), reward_scale=args.reward_scale)
+                        hidden=tuple(args.disc_hidden), reward_scale=args.reward_scale,
+                        skill_steps=args.skill_steps)
     cfg = resolve_config(args, extra={"diayn": asdict(diayn)})
     diayn = config_from_dict(DIAYNConfig, cfg.extra["diayn"])
 

@@ -1,11 +1,11 @@
 """DIAYN: Diversity is All You Need (Eysenbach et al. 2018, arXiv 1802.06070).
 
 A skill z ~ p(z) (uniform over K, fixed: Sec. 3.2 shows a learned prior collapses) is drawn once
-per episode. A discriminator q(z | f(s)) learns which skill visited a state; the policy is paid
-the pseudo-reward log q(z | f(s')) - log p(z) (Algorithm 1) on the state its action led to. SAC
-stays unaware of all this: `DIAYN` is a plug-in of the one loop that appends the skill's one-hot
-to the observations and relabels the reward of every sampled batch with the current
-discriminator.
+per episode (or every `skill_steps` steps, for skills a hierarchy will start from any state). A
+discriminator q(z | f(s)) learns which skill visited a state; the policy is paid the pseudo-reward
+log q(z | f(s')) - log p(z) (Algorithm 1) on the state its action led to. SAC stays unaware of all
+this: `DIAYN` is a plug-in of the one loop that appends the skill's one-hot to the observations
+and relabels the reward of every sampled batch with the current discriminator.
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ class DIAYNConfig:
     """Adam learning rate of the discriminator"""
     reward_scale: float = 1.0
     """multiplies the pseudo-reward before SAC sees it"""
+    skill_steps: int = 0
+    """robot steps before the skill is redrawn within an episode; 0 draws one skill per episode,
+    as the paper does. A hierarchy starts each skill wherever the last one left the robot, and a
+    skill only ever started from the reset state may not know what to do there (an Ant walker
+    that went 4 m from the start went 0.2 m when chosen mid-episode); redrawing every k steps
+    trains each skill from the others' gaits"""
 
 
 # ---------------------------------------------------------------- the math, as pure functions
@@ -89,8 +95,12 @@ class DIAYN:
     def __init__(self, feature_dim: int, cfg: DIAYNConfig, device: str = "cpu"):
         if cfg.n_skills < 2:
             raise ValueError(f"DIAYN needs at least 2 skills, got {cfg.n_skills}")
+        if cfg.skill_steps < 0:
+            raise ValueError(f"skill_steps must be 0 (one skill per episode) or positive, got "
+                             f"{cfg.skill_steps}")
         self.cfg = cfg
         self.n_skills = cfg.n_skills
+        self.skill_steps = cfg.skill_steps
         self.device = torch.device(device)
         self.discriminator = mlp(feature_dim, cfg.hidden, cfg.n_skills).to(self.device)
         # Fused Adam, as SAC's: foreach Adam was a quarter of the discriminator's step here.

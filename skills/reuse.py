@@ -17,6 +17,8 @@ from skills.diayn import append_skill
 class FixedSkill:
     """A `SkillPlugin` that always runs skill z* and leaves the reward alone."""
 
+    skill_steps = 0
+
     def __init__(self, skill: int, n_skills: int):
         if not 0 <= skill < n_skills:
             raise ValueError(f"skill {skill} does not exist: skills are 0..{n_skills - 1}")

@@ -93,20 +93,60 @@ def test_policy_update_never_changes_the_discriminator():
         assert torch.equal(p, q) and q.grad is None
 
 
-def test_skill_is_stored_with_every_transition(tmp_path):
+@pytest.mark.parametrize("skill_steps", [0, 25])
+def test_skill_is_stored_with_every_transition(tmp_path, skill_steps):
     from agents.loop import LoopConfig, OffPolicyLoop
     from agents.sac import SAC, SACConfig
     from envs.registry import make_env
 
     env = make_env("PointMass-v0", seed=0)
-    diayn = DIAYN(4, DIAYNConfig(n_skills=K, hidden=(8,)))
+    diayn = DIAYN(4, DIAYNConfig(n_skills=K, hidden=(8,), skill_steps=skill_steps))
     agent = SAC(4 + K, 2, SACConfig(hidden=(8,), batch_size=8, learning_starts=250))
     loop = OffPolicyLoop(LoopConfig(total_steps=500, eval_every=10_000, progress=False), env, agent,
                          lambda policy: {}, tmp_path, plugin=diayn)
     loop.run()
     skills = loop.buffer._np["skill"][:500].reshape(5, 100)  # 5 episodes of 100 steps
-    assert (skills == skills[:, :1]).all()  # one skill per episode
-    assert len(set(skills[:, 0])) > 1
+    if skill_steps == 0:
+        assert (skills == skills[:, :1]).all()  # one skill per episode
+        assert len(set(skills[:, 0])) > 1
+    else:
+        blocks = skills.reshape(5, 4, 25)  # redrawn every 25 steps, and only then
+        assert (blocks == blocks[..., :1]).all()
+        assert (blocks[:, 1:, 0] != blocks[:, :-1, 0]).any()  # and it does change within an episode
+
+
+def _named_after_another_skill(lib) -> np.ndarray:
+    """[a, b]: whether skill b, run for 25 steps from where 25 steps of skill a left the point
+    mass, is named b by the discriminator from its last 10 states."""
+    named = np.zeros((lib.n_skills, lib.n_skills), dtype=bool)
+    for a in range(lib.n_skills):
+        for b in range(lib.n_skills):
+            env = lib.make_env(seed=10 * a + b)
+            obs, _ = env.reset(seed=10 * a + b)
+            for _ in range(25):
+                obs, *_ = env.step(lib.act(obs, a))
+            states = []
+            for _ in range(25):
+                obs, *_ = env.step(lib.act(obs, b))
+                states.append(obs)
+            named[a, b] = lib.infer_skill(np.asarray(states[-10:])) == b
+    return named
+
+
+def test_skills_redrawn_within_episodes_work_from_each_others_states(tmp_path, pointmass_skills):
+    """--skill-steps: each skill, started where another left the point mass, still goes its own
+    way. Skills drawn once per episode (the fixture's, fully learned from the start state) do
+    not, which is what the flag is for."""
+    from skills.library import SkillLibrary
+
+    assert main(["pretrain", "--env", "PointMass-v0", "--skills", "4", "--total-steps", "6000",
+                 "--learning-starts", "1000", "--hidden", "64", "64", "--disc-hidden", "64", "64",
+                 "--lr", "1e-3", "--skill-steps", "25", "--eval-every", "6000", "--seed", "0",
+                 "--run-dir", str(tmp_path), "--no-progress", "--no-visualize"]) == 0
+    redrawn = _named_after_another_skill(SkillLibrary.load(tmp_path))
+    assert redrawn.mean() >= 0.9, redrawn
+    once = _named_after_another_skill(SkillLibrary.load(pointmass_skills))
+    assert once.mean() < 0.8, once
 
 
 def test_pretraining_discovers_distinguishable_skills(pointmass_skills):
@@ -168,6 +208,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("args, needle", [
     (["--skills", "1"], "at least 2"),
     (["--feature", "z"], "it exposes: x, xy, vx, vxy, heading"),
+    (["--skill-steps", "-1"], "--skill-steps must be 0"),
 ])
 def test_bad_pretrain_input_is_one_line(tmp_path, args, needle):
     proc = _cli("pretrain", "--total-steps", "10", "--run-dir", str(tmp_path), *args)
