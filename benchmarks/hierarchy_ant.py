@@ -57,12 +57,27 @@ def skill_reach(skills: Path, k: int, episodes: int, rotations: int = 1,
     lib = SkillLibrary.load(skills)
     env = SkillEnv(make_env("AntWaypoints-v0"), RotatedSkills(lib, rotations), k)
     robot = env.task_env.unwrapped
+    # A controller starts most skills where another left the ant: replay two seeded random
+    # choices (skills and MuJoCo are deterministic), then run z, from `mid` such states.
+    mid, pick = 5, np.random.default_rng(seed).integers(lib.n_skills, size=(5, 2))
     for z in range(lib.n_skills):
         env.reset(seed=seed)
         env.step(z)
         x, y = robot.data.qpos[:2]
+        moves = []
+        for i, before in enumerate(pick):
+            env.reset(seed=seed + 1 + i)
+            for b in before:
+                env.step(int(b))
+            start = robot.data.qpos[:2].copy()
+            env.step(z)
+            moves.append(robot.data.qpos[:2] - start)
+        moves = np.asarray(moves)
+        turns = np.degrees(np.arctan2(moves[:, 1], moves[:, 0]))
         print(f"skill {z}: after {k} steps at ({x:+.1f}, {y:+.1f}) m, heading "
-              f"{np.degrees(np.arctan2(y, x)):+.0f} deg", flush=True)
+              f"{np.degrees(np.arctan2(y, x)):+.0f} deg; after two other choices: "
+              f"{np.median(np.linalg.norm(moves, axis=1)):.1f} m (median of {mid}), heading "
+              + " ".join(f"{t:+.0f}" for t in turns), flush=True)
     rng = np.random.default_rng(seed)
     n = env.action_space.n  # the K skills, each at `rotations` headings
     r = evaluate_returns(env, lambda obs, _: int(rng.integers(n)), episodes, seed=seed)
@@ -133,6 +148,8 @@ def main() -> None:
                         "Q-networks or on the online ones")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--skills", type=int, default=20, help="number of skills K")
+    p.add_argument("--skill-steps", type=int, default=0,
+                   help="pretraining redraws the skill every this many steps (0: once per episode)")
     p.add_argument("--feature", default="vxy", help="what the skills' discriminator sees (vxy, xy, ...)")
     p.add_argument("--alpha", type=float, default=0,
                    help="the skills' fixed temperature (the paper's: 0.1); 0: learned")
@@ -145,6 +162,7 @@ def main() -> None:
     alpha = ["--alpha", str(a.alpha)] if a.alpha > 0 else []
     ensure(skills, a.pretrain_steps, ["pretrain", "--env", "AntLowGear-v0", "--skills", str(a.skills),
                                       "--feature", a.feature, *alpha, "--no-visualize",
+                                      "--skill-steps", str(a.skill_steps),
                                       "--eval-every", str(max(a.pretrain_steps // 6, 1))], a.threads)
     skill_reach(skills, a.k, a.random_episodes, a.rotations)
     every = str(max(a.steps // 20, 1))
