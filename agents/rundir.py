@@ -6,14 +6,18 @@ config.json so that `--resume` continues exactly the run that was started.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import types
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 CONFIG = "config.json"
+LOCK = ".lock"
 T = TypeVar("T")
 
 
@@ -23,6 +27,37 @@ class ConfigError(ValueError):
 
 class RunDirError(ConfigError):
     """A run directory that is not a run, or not the kind of run asked for."""
+
+
+@contextlib.contextmanager
+def hold_run_dir(run_dir: str | Path) -> Iterator[None]:
+    """Hold `run_dir` for one writer. Two processes training into one run dir interleave their
+    metrics and overwrite each other's checkpoints without a word; the second gets a
+    RunDirError instead. An flock goes with the process that holds it, so a crashed or killed
+    run leaves no stale lock behind."""
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: run unguarded
+        yield
+        return
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise RunDirError(f"{run_dir} is being written by pid {holder}: wait for that run to "
+                              "end (or stop it), or choose another --run-dir") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def write_config(run_dir: str | Path, config: Any) -> None:

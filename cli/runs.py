@@ -83,6 +83,13 @@ def build_and_run(args: argparse.Namespace, cfg: RunConfig, make_plugin=None, in
     `init_agent(agent)` sets a new agent's weights (fine-tuning starts from pretrained ones);
     `wrap_env(env)` wraps train and eval envs (the hierarchy's SkillEnv);
     `make_agent(obs_dim, action_space)` replaces SAC (the hierarchy's discrete agent)."""
+    from agents.rundir import hold_run_dir
+
+    with hold_run_dir(args.run_dir):
+        _build_and_run(args, cfg, make_plugin, init_agent, wrap_env, make_agent)
+
+
+def _build_and_run(args, cfg, make_plugin, init_agent, wrap_env, make_agent) -> None:
     from agents.loop import LoopConfig, OffPolicyLoop, evaluate_returns
     from agents.rundir import config_from_dict, write_config
     from agents.sac import SAC, SACConfig

@@ -174,3 +174,20 @@ def test_run_dir_defaults_to_command_env_seed(tmp_path, monkeypatch):
     assert main(["train", "--total-steps", "200", "--seed", "3", *TINY]) == 2
     assert main(["train", "--resume", "--total-steps", "300", "--seed", "3", *TINY]) == 0
     assert _steps(run_dir)[-1] == 300
+
+
+def test_second_writer_of_a_run_dir_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
+    assert main(["train", "--total-steps", "150", "--run-dir", str(tmp_path), *TINY]) == 0
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom agents.rundir import hold_run_dir\n"
+         f"with hold_run_dir({str(tmp_path)!r}):\n    print('held', flush=True)\n    time.sleep(120)"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        _one_line_error(_run_cli("train", "--resume", "--total-steps", "250", "--run-dir",
+                                 str(tmp_path), *TINY), f"being written by pid {holder.pid}")
+    finally:
+        holder.kill()  # SIGKILL: no clean-up code runs, the kernel drops the lock
+        holder.wait()
+    assert main(["train", "--resume", "--total-steps", "250", "--run-dir", str(tmp_path), *TINY]) == 0
+    assert _steps(tmp_path)[-1] == 250
