@@ -1,6 +1,6 @@
 """A preallocated replay buffer that stores the skill next to each transition.
 
-Storage is numpy (a single-row write costs ~1 us, a torch index-put ~5 us) with torch views
+Storage is numpy (a single-row write is several times cheaper than a torch index-put) with torch views
 that share the memory, so sampling a batch is one `index_select` per field and no copy from
 numpy to torch. The skill is stored with every transition, as URLB stores its "meta".
 """
@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+
+from agents.memory import check_fits
 
 
 class Batch(NamedTuple):
@@ -36,6 +38,10 @@ class ReplayBuffer:
                  device: str = "cpu"):
         if capacity < 1:
             raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
+        # obs and next_obs, action, feature: float32; reward and terminated: float32; skill: int64
+        row = 4 * (2 * obs_dim + action_dim + feature_dim + 2) + 8
+        check_fits(capacity * row, f"a replay buffer of {capacity} transitions",
+                   "lower buffer_size or total_steps")
         self.capacity = capacity
         self.device = torch.device(device)
         self._np = {

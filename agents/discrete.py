@@ -19,7 +19,7 @@ alpha that is right for CartPole would be far too hot or too cold there.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.buffer import Batch
+from agents.config import check, layer_sizes, non_negative, positive
 from agents.nets import mlp
 from agents.sac import alpha_loss, polyak_update
 
@@ -37,12 +38,13 @@ class DiscreteConfig:
     """hidden layer sizes of each Q-network"""
     n_q: int = 2
     """Q-networks; the policy and the target use their minimum (clipped double Q)"""
-    q_lr: float = 1e-3
+    q_lr: float = field(default=1e-3, metadata={"group": "lr"})
     """Adam learning rate of the Q-network"""
-    alpha_lr: float = 1e-3
+    alpha_lr: float = field(default=1e-3, metadata={"group": "lr"})
     """Adam learning rate of log_alpha"""
     gamma: float = 0.99
-    """discount factor (for a meta-controller acting every k steps, the k-step discount)"""
+    """discount factor per step of the env the agent acts in (a hierarchy's controller: per robot
+    step; its choices of k robot steps are discounted by gamma^k)"""
     tau: float = 0.01
     """Polyak averaging coefficient of the target Q-network"""
     target_update_interval: int = 1
@@ -63,9 +65,17 @@ class DiscreteConfig:
     """initial temperature when it is learned"""
     target_entropy_ratio: float = 0.3
     """entropy target as a fraction of log|A| (Christodoulou used 0.98: an almost uniform policy)"""
-    greedy_on_target: bool = False
+    greedy_on_target: bool = field(default=False, metadata={"cli": False})
     """greedy actions (evaluation) from the Polyak-averaged target Q-networks, not the online
     ones: an average of the last ~1/tau updates, whose argmax swings less between updates"""
+
+    def __post_init__(self):
+        layer_sizes(self, "hidden", min_layers=0)
+        positive(self, "n_q", "q_lr", "alpha_lr", "target_update_interval", "batch_size",
+                 "gradient_steps", "buffer_size", "max_grad_norm", "init_alpha", "alpha")
+        non_negative(self, "learning_starts", "target_entropy_ratio")
+        check(self, "gamma", 0 <= self.gamma < 1, "must be in [0, 1)")
+        check(self, "tau", 0 < self.tau <= 1, "must be in (0, 1]")
 
 
 # ---------------------------------------------------------------- the math, as pure functions

@@ -8,10 +8,11 @@ DIAYN's relabeller and discriminator) and an evaluation function. Nothing here k
 from __future__ import annotations
 
 import json
+import math
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from agents.buffer import Batch, ReplayBuffer
 from agents.checkpoint import load_checkpoint, save_checkpoint
+from agents.config import non_negative, positive
 from agents.logger import MetricsLogger
 
 PolicyFn = Callable[[np.ndarray, int], np.ndarray]
@@ -41,25 +43,57 @@ def progress_fields(row: dict[str, float]) -> dict[str, str]:
 class LoopConfig:
     total_steps: int = 100_000
     """environment steps to train for (the run's final step count, also across resumes)"""
-    eval_every: int = 5_000
-    """environment steps between evaluations of the deterministic policy"""
+    eval_every: int | None = None
+    """environment steps between evaluations of the deterministic policy (default: a twentieth
+    of total_steps)"""
     eval_episodes: int = 5
     """episodes per evaluation"""
-    log_every: int = 1_000
-    """environment steps between rows of metrics.csv"""
-    checkpoint_every: int = 10_000
-    """environment steps between checkpoints (one is also written at the end and on Ctrl-C)"""
+    log_every: int | None = None
+    """environment steps between rows of metrics.csv (default: 1000, or a twentieth of
+    total_steps if smaller)"""
+    checkpoint_every: int | None = None
+    """environment steps between checkpoints (default: a tenth of total_steps; one is also
+    written at the end and on Ctrl-C)"""
     seed: int = 0
     """seeds torch, numpy, the env and its action space"""
     progress: bool = True
     """show a progress bar"""
-    random_warmup: bool = True
+    random_warmup: bool = field(default=True, metadata={"cli": False})
     """act uniformly at random before the agent's learning_starts (off for fine-tuning, whose
     pretrained policy already acts better than chance)"""
+
+    def __post_init__(self):
+        positive(self, "total_steps", "eval_every", "eval_episodes", "log_every", "checkpoint_every")
+        non_negative(self, "seed")
+
+    # The intervals left unset follow total_steps, so that a short run still logs, evaluates
+    # and checkpoints a useful number of times.
+    @property
+    def eval_interval(self) -> int:
+        return self.eval_every or max(1, self.total_steps // 20)
+
+    @property
+    def log_interval(self) -> int:
+        return self.log_every or max(1, min(1_000, self.total_steps // 20))
+
+    @property
+    def checkpoint_interval(self) -> int:
+        return self.checkpoint_every or max(1, self.total_steps // 10)
+
+
+# How many robot steps one env step took. An env whose step runs several steps of an underlying
+# robot (the hierarchy's SkillEnv runs a skill for k of them) puts the count in its step's info
+# under this key, so that runs compare at equal robot steps; an env without it took one.
+ROBOT_STEPS = "robot_steps"
+
+
+class DivergedError(RuntimeError):
+    """A loss or parameter became NaN or infinite; the checkpoint on disk is the last finite one."""
 
 
 class Agent(Protocol):
     cfg: Any  # has batch_size, gradient_steps, learning_starts, buffer_size
+    device: torch.device
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray: ...
     def update(self, batch: Batch) -> dict[str, float]: ...
@@ -71,8 +105,13 @@ class SkillPlugin(Protocol):
     """What a skill method plugs into the loop; `NoSkills` is the plain-RL case."""
 
     n_skills: int
+    skill_dim: int
+    """entries the skill appends to the observation the agent sees (DIAYN: a one-hot of K)"""
     skill_steps: int
     """steps before the skill is redrawn within an episode; 0: once per episode"""
+    feature_fn: Callable[[], np.ndarray] | None
+    """what the method needs of the state beside the observation, read from the env after each
+    step and stored with s' (None: the observation is enough)"""
 
     def sample_skill(self, rng: np.random.Generator) -> int: ...
     def condition(self, obs: np.ndarray, skill: int) -> np.ndarray: ...
@@ -92,7 +131,9 @@ class NoSkills:
     """Plain RL: no skill, the observation as it is, the env's reward."""
 
     n_skills = 0
+    skill_dim = 0
     skill_steps = 0
+    feature_fn = None
 
     def sample_skill(self, rng: np.random.Generator) -> int:
         return 0
@@ -161,22 +202,24 @@ class OffPolicyLoop:
         evaluate: Callable[[PolicyFn], dict[str, float]],
         run_dir: str | Path,
         plugin: SkillPlugin | None = None,
-        feature_fn: Callable[[], np.ndarray] | None = None,
     ):
         self.cfg, self.env, self.agent, self.evaluate = cfg, env, agent, evaluate
         self.plugin = plugin if plugin is not None else NoSkills()
         self.run_dir = Path(run_dir)
-        self.feature_fn = feature_fn
+        self.feature_fn = self.plugin.feature_fn
         obs_dim = int(np.prod(env.observation_space.shape))
         action_dim = int(np.prod(env.action_space.shape)) or 1
-        feature_dim = 0 if feature_fn is None else int(np.size(feature_fn()))
+        feature_dim = 0 if self.feature_fn is None else int(np.size(self.feature_fn()))
+        # On the agent's device, so that sampled batches meet the networks where they are.
         self.buffer = ReplayBuffer(min(agent.cfg.buffer_size, cfg.total_steps), obs_dim, action_dim,
-                                   feature_dim=feature_dim)
+                                   feature_dim=feature_dim, device=agent.device)
         self.rng = np.random.default_rng(cfg.seed)
         self.torch_gen = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
         self.wall_time = 0.0
         self.episodes = 0
+        self.saved_step: int | None = None
+        """the step of the checkpoint on disk"""
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
@@ -208,7 +251,14 @@ class OffPolicyLoop:
         self.torch_gen.set_state(state["torch_gen"])
 
     def checkpoint(self) -> None:
-        save_checkpoint(self.run_dir / "checkpoints", self.state_dict())
+        """Write the run's state, unless a parameter is no longer finite: then the checkpoint on
+        disk stays the last finite one and DivergedError says where."""
+        state = self.state_dict()
+        bad = _non_finite({"agent": state["agent"], "plugin": state["plugin"]})
+        if bad:
+            self._diverged(bad, "not finite")
+        save_checkpoint(self.run_dir / "checkpoints", state)
+        self.saved_step = self.step
 
     # ------------------------------------------------------------------ acting
     def policy(self, obs: np.ndarray, skill: int) -> np.ndarray:
@@ -218,6 +268,12 @@ class OffPolicyLoop:
     def _eval(self) -> dict[str, float]:
         return self.evaluate(self.policy)
 
+    def _diverged(self, quantity: str, value: object) -> None:
+        kept = ("no checkpoint was written" if self.saved_step is None else
+                f"the checkpoint on disk (step {self.saved_step}) is the last finite one")
+        raise DivergedError(f"step {self.step}: {quantity} is {value}; {kept}. Lower the learning "
+                            "rates in a new run (--config RUN/config.json --lr ...)")
+
     # ------------------------------------------------------------------ the loop
     def run(self, resume: bool = False) -> dict[str, float]:
         """Train to `cfg.total_steps`; returns the last evaluation's metrics."""
@@ -225,6 +281,7 @@ class OffPolicyLoop:
         acfg = agent.cfg
         if resume:
             self.load_state_dict(load_checkpoint(self.run_dir / "checkpoints"))
+            self.saved_step = self.step
         else:
             torch.manual_seed(cfg.seed)
         logger = MetricsLogger(self.run_dir, resume_step=self.step if resume else None)
@@ -247,8 +304,10 @@ class OffPolicyLoop:
         shown = progress_fields(last_eval)
         bar = tqdm(total=cfg.total_steps, initial=self.step, disable=not cfg.progress,
                    unit="step", dynamic_ncols=True, mininterval=0.5)
+        eval_every, log_every = cfg.eval_interval, cfg.log_interval
+        checkpoint_every = cfg.checkpoint_interval
         t0 = time.perf_counter() - self.wall_time
-        with _StopFlag() as stop:
+        with _StopFlag() as stop, logger, bar:
             while self.step < cfg.total_steps and not stop.stop:
                 if cfg.random_warmup and self.step < acfg.learning_starts:
                     action = env.action_space.sample()
@@ -271,23 +330,26 @@ class OffPolicyLoop:
                     ep_return, ep_len = 0.0, 0
                 elif plugin.skill_steps and ep_len % plugin.skill_steps == 0:
                     skill = plugin.sample_skill(self.rng)
-                # Steps count the robot's steps: one decision of a hierarchy's controller runs
-                # k of them (SkillEnv reports how many), so runs compare at equal env steps.
                 prev = self.step
-                self.step += info.get("low_level_steps", 1)
+                self.step += info.get(ROBOT_STEPS, 1)
 
                 if self.step > acfg.learning_starts:
                     for _ in range(acfg.gradient_steps):
                         batch = buf.sample(acfg.batch_size, self.torch_gen)
                         batch, skill_metrics = plugin.update(batch)
                         for metrics in (skill_metrics, agent.update(batch)):
+                            # One sum tells whether every loss is finite; a NaN update would
+                            # otherwise train on to the end and checkpoint NaN weights.
+                            if not math.isfinite(sum(metrics.values())):
+                                bad = next(k for k, v in metrics.items() if not math.isfinite(v))
+                                self._diverged(bad, metrics[bad])
                             for k, v in metrics.items():
                                 window[k] = window.get(k, 0.0) + v
                         n_updates += 1
 
                 step = self.step
-                is_eval = _crossed(prev, step, cfg.eval_every) or step >= cfg.total_steps
-                if _crossed(prev, step, cfg.log_every) or is_eval:
+                is_eval = _crossed(prev, step, eval_every) or step >= cfg.total_steps
+                if _crossed(prev, step, log_every) or is_eval:
                     self.wall_time = time.perf_counter() - t0
                     row = {k: v / n_updates for k, v in window.items()}
                     if ep_returns:
@@ -300,16 +362,27 @@ class OffPolicyLoop:
                     window, n_updates, ep_returns, ep_lens = {}, 0, [], []
                     shown.update(progress_fields(row))
                     bar.set_postfix(shown, refresh=False)
-                if _crossed(prev, step, cfg.checkpoint_every) and step < cfg.total_steps:
+                if _crossed(prev, step, checkpoint_every) and step < cfg.total_steps:
                     self.checkpoint()
                 bar.update(step - prev)
-        self.wall_time = time.perf_counter() - t0
-        bar.close()
-        self.checkpoint()
-        logger.close()
+            self.wall_time = time.perf_counter() - t0
+            self.checkpoint()
         if stop.stop:
             raise KeyboardInterrupt(f"stopped at step {self.step}; resume with --resume")
         return last_eval
+
+
+def _non_finite(state: Any, name: str = "") -> str | None:
+    """The name of the first tensor in a (nested) state dict that has a NaN or an infinity."""
+    if isinstance(state, dict):
+        for k, v in state.items():
+            bad = _non_finite(v, f"{name}.{k}" if name else str(k))
+            if bad:
+                return bad
+    elif isinstance(state, torch.Tensor) and state.is_floating_point():
+        if not bool(torch.isfinite(state).all()):
+            return name
+    return None
 
 
 def evaluate_returns(env: gym.Env, policy: PolicyFn, episodes: int, skill: int = 0,

@@ -1,28 +1,21 @@
 """The run directory: config.json (the resolved config), metrics.csv, checkpoints/, media/.
 
-Configs are frozen dataclasses nested in one run config; `config_from_dict` rebuilds them from
-config.json so that `--resume` continues exactly the run that was started.
+What goes into config.json, and how it is read back, is cli/configs.py's; this module only
+knows where it lives and who may write the directory.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
-import types
-import typing
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+
+from agents.config import ConfigError
 
 CONFIG = "config.json"
 LOCK = ".lock"
-T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """Input a user can fix: a bad option value, a missing device, an unknown feature."""
 
 
 class RunDirError(ConfigError):
@@ -41,8 +34,13 @@ def hold_run_dir(run_dir: str | Path) -> Iterator[None]:
         yield
         return
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / LOCK, "a+") as f:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        f = open(run_dir / LOCK, "a+")
+    except OSError as e:
+        raise RunDirError(f"cannot write the run dir {run_dir} ({e.strerror or e}); choose another "
+                          "--run-dir") from None
+    with f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -60,10 +58,12 @@ def hold_run_dir(run_dir: str | Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def write_config(run_dir: str | Path, config: Any) -> None:
+def write_config(run_dir: str | Path, data: dict) -> None:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CONFIG).write_text(json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    tmp = run_dir / f".{CONFIG}.tmp"
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, run_dir / CONFIG)
 
 
 def read_config_dict(run_dir: str | Path) -> dict:
@@ -75,32 +75,6 @@ def read_config_dict(run_dir: str | Path) -> dict:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise RunDirError(f"{path} is not valid JSON ({e.msg}); the run dir is damaged") from e
-
-
-def config_from_dict(cls: type[T], data: dict) -> T:
-    """Rebuild a (nested) config dataclass from `dataclasses.asdict` output."""
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        kwargs[f.name] = _coerce(hints[f.name], data[f.name])
-    return cls(**kwargs)
-
-
-def _coerce(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            if arg is not type(None):
-                return _coerce(arg, value)
-    if dataclasses.is_dataclass(tp):
-        return config_from_dict(tp, value)
-    if origin is tuple:
-        return tuple(value)
-    return value
 
 
 def check_run_kind(run_dir: str | Path, expected: str | tuple[str, ...]) -> dict:

@@ -8,13 +8,14 @@ observations with the skill appended, and the reward is relabelled before `updat
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from agents.buffer import Batch
+from agents.config import check, layer_sizes, non_negative, positive
 from agents.nets import Actor, TwinCritic
 
 _LOG2 = math.log(2.0)
@@ -24,11 +25,11 @@ _LOG2 = math.log(2.0)
 class SACConfig:
     hidden: tuple[int, ...] = (256, 256)
     """hidden layer sizes of the actor and of each critic"""
-    actor_lr: float = 3e-4
+    actor_lr: float = field(default=3e-4, metadata={"group": "lr"})
     """Adam learning rate of the actor"""
-    critic_lr: float = 3e-4
+    critic_lr: float = field(default=3e-4, metadata={"group": "lr"})
     """Adam learning rate of the critics"""
-    alpha_lr: float = 3e-4
+    alpha_lr: float = field(default=3e-4, metadata={"group": "lr"})
     """Adam learning rate of log_alpha"""
     gamma: float = 0.99
     """discount factor"""
@@ -50,6 +51,14 @@ class SACConfig:
     """entropy target for the learned temperature; None means -dim(A)"""
     target_update_interval: int = 1
     """gradient steps between Polyak updates of the target critics"""
+
+    def __post_init__(self):
+        layer_sizes(self, "hidden")  # the twin critic needs a hidden layer to batch over
+        positive(self, "actor_lr", "critic_lr", "alpha_lr", "batch_size", "gradient_steps",
+                 "buffer_size", "init_alpha", "target_update_interval")
+        non_negative(self, "learning_starts", "alpha")
+        check(self, "gamma", 0 <= self.gamma < 1, "must be in [0, 1)")
+        check(self, "tau", 0 < self.tau <= 1, "must be in (0, 1]")
 
 
 # ---------------------------------------------------------------- the math, as pure functions
@@ -114,8 +123,8 @@ def polyak_update(params: list[torch.Tensor], target_params: list[torch.Tensor],
 
 
 def _adam(params, lr: float) -> torch.optim.Adam:
-    # Fused Adam does the whole step in one kernel: ~6% more SAC updates/s than foreach at one
-    # thread on a 2-core CPU (benchmarks/sac_update.py, benchmarks/RESULTS.md).
+    # Fused Adam does the whole step in one kernel, where foreach Adam launches one per tensor
+    # list: updates are many small ops on a CPU, and each op has a fixed cost.
     return torch.optim.Adam(params, lr=lr, fused=True)
 
 
@@ -134,7 +143,9 @@ class SAC:
         self.critic_opt = _adam(self.critic.parameters(), cfg.critic_lr)
         self.learn_alpha = cfg.alpha is None
         init = cfg.init_alpha if self.learn_alpha else cfg.alpha
-        self.log_alpha = torch.tensor(math.log(init), device=self.device, requires_grad=self.learn_alpha)
+        # alpha = 0 is plain (hard) RL: log 0 = -inf, and exp(-inf) gives back exactly 0.
+        self.log_alpha = torch.tensor(math.log(init) if init > 0 else -math.inf, device=self.device,
+                                      requires_grad=self.learn_alpha)
         self.alpha_opt = _adam([self.log_alpha], cfg.alpha_lr) if self.learn_alpha else None
         self.target_entropy = float(-action_dim if cfg.target_entropy is None else cfg.target_entropy)
         self._online = list(self.critic.parameters())

@@ -9,29 +9,32 @@ import gymnasium as gym
 import numpy as np
 
 from agents.checkpoint import load_checkpoint
-from agents.rundir import RunDirError, config_from_dict
-from agents.sac import SAC, SACConfig
+from agents.loop import NoSkills
+from agents.rundir import RunDirError
+from agents.sac import SAC
 from envs.registry import make_env
+from skills.reuse import FixedSkill
 
 
-def load_policy(run_dir: str | Path, config: dict, render_size: int = 240
+def load_policy(run_dir: str | Path, config, render_size: int = 240
                 ) -> tuple[gym.Env, Callable[[np.ndarray], np.ndarray]]:
-    """(a rendering env, policy(obs) -> action) of a train or finetune run."""
-    command = config["command"]
-    if command not in ("train", "finetune"):
-        raise RunDirError(f"no policy video for a {command!r} run")
+    """(a rendering env, policy(obs) -> action) of a train or finetune run (its typed config)."""
+    if config.command not in ("train", "finetune"):
+        raise RunDirError(f"no policy video for a {config.command!r} run")
     state = load_checkpoint(Path(run_dir) / "checkpoints")
     from analysis.video import video_env
 
-    env = video_env(lambda **kw: make_env(config["env"], **kw), render_size)
+    env = video_env(lambda **kw: make_env(config.env_name, **kw), render_size)
     obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    skill = config["extra"].get("skill")
-    n_skills = config["extra"].get("n_skills", 0) if skill is not None else 0
-    agent = SAC(obs_dim + n_skills, action_dim, config_from_dict(SACConfig, config["sac"]))
+    # A fine-tuned skill's networks take the skill's one-hot after the observation; how many
+    # skills there were is the width of the actor's input beyond the observation.
+    skill = getattr(config, "skill", None) if not getattr(config, "scratch", True) else None
+    n_skills = state["agent"]["actor"]["trunk.0.weight"].shape[1] - obs_dim if skill is not None else 0
+    agent = SAC(obs_dim + n_skills, action_dim, config.sac)
     agent.load_state_dict(state["agent"])
-    one_hot = np.eye(n_skills, dtype=np.float32)[skill] if n_skills else np.zeros(0, np.float32)
+    plugin = FixedSkill(skill, n_skills) if n_skills else NoSkills()
 
     def policy(obs: np.ndarray) -> np.ndarray:
-        return agent.act(np.concatenate([obs, one_hot]), deterministic=True)
+        return agent.act(plugin.condition(obs, skill), deterministic=True)
 
     return env, policy

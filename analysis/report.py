@@ -8,6 +8,7 @@ every run gets its learning curves and a video of its policy.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from agents.checkpoint import CheckpointError
-from agents.rundir import RunDirError, read_config_dict
+from agents.rundir import RunDirError
 from analysis import plots
 from analysis.runs import load_run, load_runs, metrics_of, require_metric
 from analysis.stats import final_table
@@ -32,19 +33,25 @@ def _require_checkpoint(run_dir: Path) -> None:
 
 
 def visualize(run_dir: str | Path, steps: int | None = None, size: int = 240, gif: bool = False,
-              seed: int = 0) -> Path:
-    """Write `run_dir/media/` and `run_dir/report.md`; returns the report's path."""
-    from analysis.video import check_rendering
+              seed: int = 0, progress: bool = True) -> Path:
+    """Write `run_dir/media/` and `run_dir/report.md`; returns the report's path. Where the env
+    cannot be rendered here, the plots and report are written without videos, and one line on
+    stderr says why."""
+    from cli.configs import read_run
 
     run_dir = Path(run_dir)
-    config = read_config_dict(run_dir)
+    config = read_run(run_dir)
     _require_checkpoint(run_dir)
-    check_rendering()
+    no_video = why_no_video(config.env_name)
+    if no_video:
+        print(f"no videos: {no_video}", file=sys.stderr)
     media = run_dir / "media"
     media.mkdir(exist_ok=True)
     sections: list[str] = []
-    if config["command"] == "pretrain":
-        sections += _skill_media(run_dir, media, steps, size, gif, seed)
+    if config.command == "pretrain":
+        sections += _skill_media(run_dir, media, steps, size, gif, seed, no_video, progress)
+    elif no_video:
+        sections.append(f"## Policy\n\nNo video: {no_video}")
     else:
         sections += _policy_media(run_dir, config, media, steps, size, gif, seed)
     sections += _curves(run_dir, media)
@@ -53,7 +60,25 @@ def visualize(run_dir: str | Path, steps: int | None = None, size: int = 240, gi
     return report
 
 
-def _skill_media(run_dir: Path, media: Path, steps, size, gif, seed) -> list[str]:
+def why_no_video(env_name: str) -> str | None:
+    """Why `env_name` cannot be filmed here (no headless GL, or not a MuJoCo env); None if it can."""
+    from analysis.video import RenderingUnavailable, check_rendering
+    from envs.registry import make_env
+
+    env = make_env(env_name)
+    mujoco_env = hasattr(env.unwrapped, "mujoco_renderer")
+    env.close()
+    if not mujoco_env:
+        return f"{env_name} is not a MuJoCo env, and videos are rendered by MuJoCo"
+    try:
+        check_rendering()
+    except RenderingUnavailable as e:
+        return str(e)
+    return None
+
+
+def _skill_media(run_dir: Path, media: Path, steps, size, gif, seed, no_video: str | None,
+                 progress: bool) -> list[str]:
     from analysis.video import skill_videos
     from skills.library import SkillLibrary
     from skills.metrics import confusion_matrix, per_skill_table
@@ -61,12 +86,16 @@ def _skill_media(run_dir: Path, media: Path, steps, size, gif, seed) -> list[str
     lib = SkillLibrary.load(run_dir)
     env = lib.make_env()
     rollouts = [lib.rollout(z, steps=steps, env=env, seed=seed + z)
-                for z in tqdm(range(lib.n_skills), desc="skill rollouts", leave=False)]
+                for z in tqdm(range(lib.n_skills), desc="skill rollouts", leave=False,
+                              disable=not progress)]
     out = []
-    paths, grid = skill_videos(lib, media, steps=steps, size=size, seed=seed,
-                               fmt="gif" if gif else "mp4")
-    out.append(f"## Skills\n\nAll {lib.n_skills} skills: [{grid.name}](media/{grid.name}); one "
-               "per skill: " + ", ".join(f"[z={z}](media/{p.name})" for z, p in enumerate(paths)))
+    if no_video:
+        out.append(f"## Skills\n\nNo videos: {no_video}")
+    else:
+        paths, grid = skill_videos(lib, media, steps=steps, size=size, seed=seed,
+                                   fmt="gif" if gif else "mp4")
+        out.append(f"## Skills\n\nAll {lib.n_skills} skills: [{grid.name}](media/{grid.name}); one "
+                   "per skill: " + ", ".join(f"[z={z}](media/{p.name})" for z, p in enumerate(paths)))
     positions = [r.positions for r in rollouts]
     if positions[0].shape[1] > 0:
         plots.skill_trajectories(positions, media / "trajectories.png",
@@ -86,7 +115,7 @@ def _skill_media(run_dir: Path, media: Path, steps, size, gif, seed) -> list[str
     return out
 
 
-def _policy_media(run_dir: Path, config: dict, media: Path, steps, size, gif, seed) -> list[str]:
+def _policy_media(run_dir: Path, config, media: Path, steps, size, gif, seed) -> list[str]:
     from analysis.policies import load_policy
     from analysis.video import policy_video
 
@@ -115,15 +144,17 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def _report(run_dir: Path, config: dict, sections: list[str]) -> str:
+def _report(run_dir: Path, config, sections: list[str]) -> str:
+    from cli.configs import to_json
+
     wide = load_run(run_dir)
     final = {c: wide[c].dropna().iloc[-1] for c in wide.columns if wide[c].notna().any()}
     rows = "\n".join(f"| {k} | {v:.4g} |" for k, v in final.items())
     return "\n\n".join([
-        f"# {run_dir.name}: {config['command']} on {config['env']} (seed {config['seed']})",
+        f"# {run_dir.name}: {config.command} on {config.env_name} (seed {config.seed})",
         "## Final metrics\n\n| metric | last value |\n|---|---|\n" + rows,
         *sections,
-        "## Config\n\n```json\n" + json.dumps(config, indent=2) + "\n```",
+        "## Config\n\n```json\n" + json.dumps(to_json(config), indent=2) + "\n```",
     ]) + "\n"
 
 

@@ -44,7 +44,9 @@ def algorithm_of(config: dict) -> str:
     command = config.get("command")
     if command == "finetune":
         # A "scratch" finetune is the baseline: same task and budget, no pretrained skill.
-        return "scratch" if config.get("extra", {}).get("scratch") else "finetune"
+        # config.json of schema version 1 has it at the top; version 0 in its `extra` block.
+        scratch = config.get("scratch", config.get("extra", {}).get("scratch"))
+        return "scratch" if scratch else "finetune"
     names = {"train": "sac", "pretrain": "diayn", "hierarchy": "hierarchy"}
     if command not in names:
         raise RunDirError(f"unknown command {command!r} in config.json; expected one of "
@@ -147,8 +149,10 @@ def load_runs(dirs: PathLike | Iterable[PathLike]) -> pd.DataFrame:
             continue
         skipped.extend(bad)
         long = frame.melt(id_vars="step", var_name="metric", value_name="value").dropna()
-        tables.append(long.assign(run=name, algorithm=algorithm, env=config.get("env", "?"),
-                                  seed=int(config.get("seed", -1))))
+        # Schema version 1 keeps the seed in `loop` and the env of skill reuse as `task`.
+        env = config.get("env", config.get("task", "?"))
+        seed = config.get("seed", config.get("loop", {}).get("seed", -1))
+        tables.append(long.assign(run=name, algorithm=algorithm, env=env, seed=int(seed)))
     df = pd.concat(tables, ignore_index=True)[COLUMNS] if tables else _empty()
     _warn(skipped)
     df.attrs["skipped"] = skipped

@@ -84,7 +84,8 @@ def main() -> None:
     positions = np.concatenate([r.positions for r in rollouts])
     cov = coverage(positions)
     rnd = random_coverage(lib.env_name, len(rollouts), seed=1_000_000)
-    print(f"\n{lib.env_name}, {lib.n_skills} skills, feature {lib.feature or 'obs'}, {a.steps} steps")
+    feature = lib.method.cfg.feature or "obs"
+    print(f"\n{lib.env_name}, {lib.n_skills} skills, feature {feature}, {a.steps} steps")
     print(f"held-out accuracy {m['eval/disc_accuracy']:.3f}; skills running forward (> 1 m/s): "
           f"{(v > 1).sum()}, backward (< -1 m/s): {(v < -1).sum()}; x-velocity from {v.min():.2f} "
           f"to {v.max():.2f} m/s")

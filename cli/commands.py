@@ -1,67 +1,44 @@
-"""run.py's commands: train and pretrain (the one loop), visualize and analyze (reading runs)."""
+"""The training commands as functions of their configs (the CLI calls these; so can a notebook),
+and visualize and analyze, which read runs."""
 
 from __future__ import annotations
 
-import argparse
+from pathlib import Path
 
-from cli.runs import build_and_run, resolve_config
-
-
-def cmd_train(args: argparse.Namespace) -> None:
-    build_and_run(args, resolve_config(args))
+from cli.configs import PretrainConfig, TrainConfig
+from cli.runs import run_training
 
 
-def cmd_pretrain(args: argparse.Namespace) -> None:
-    from dataclasses import asdict
+def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
+    """SAC from scratch on `cfg.env`'s reward; returns the last evaluation's metrics."""
+    return run_training(cfg, run_dir, resume)
 
-    from agents.rundir import ConfigError, config_from_dict
-    from skills.diayn import DIAYN, DIAYNConfig
+
+def pretrain(cfg: PretrainConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
+    """Skills without reward: `cfg.skills`'s method relabels every batch for SAC."""
     from skills.evaluate import skill_evaluator
-
-    if args.skill_steps < 0:
-        raise ConfigError(f"--skill-steps must be 0 (one skill per episode) or positive (got "
-                          f"{args.skill_steps})")
-    if args.skills is not None and args.skills < 2:
-        raise ConfigError(f"--skills must be at least 2 (got {args.skills}): one skill has nothing "
-                          "to be told apart from")
-    diayn = DIAYNConfig(n_skills=args.skills or 8, feature=args.feature,
-                        hidden=tuple(args.disc_hidden), reward_scale=args.reward_scale,
-                        skill_steps=args.skill_steps)
-    cfg = resolve_config(args, extra={"diayn": asdict(diayn)})
-    diayn = config_from_dict(DIAYNConfig, cfg.extra["diayn"])
+    from skills.registry import build_method
 
     def make_plugin(env, eval_env):
-        from envs.registry import UnknownFeatureError, state_feature
+        method = build_method(cfg.skills, env, device=cfg.device)
+        return method, skill_evaluator(eval_env, method, episodes=cfg.loop.eval_episodes)
 
-        try:
-            feature_fn = state_feature(env, diayn.feature)
-        except UnknownFeatureError as e:
-            raise ConfigError(str(e)) from None
-        feature_dim = env.observation_space.shape[0] if feature_fn is None else feature_fn().size
-        plugin = DIAYN(feature_dim, diayn, device=cfg.device)
-        evaluate = skill_evaluator(eval_env, plugin, diayn.feature,
-                                   episodes=cfg.loop.get("eval_episodes", 1))
-        return plugin, feature_fn, evaluate
-
-    build_and_run(args, cfg, make_plugin)
-    if not args.no_visualize:
-        from analysis.report import visualize
-
-        report = visualize(args.run_dir)
-        print(f"report: {report}\nmedia:  {report.parent / 'media'}")
+    return run_training(cfg, run_dir, resume, make_plugin=make_plugin)
 
 
-def cmd_visualize(args: argparse.Namespace) -> None:
-    from analysis.report import visualize
+def visualize(run_dir: str | Path, steps: int | None = None, size: int = 240, gif: bool = False,
+              seed: int = 0, progress: bool = True) -> Path:
+    """videos, plots and report.md of a run; returns the report's path."""
+    from analysis.report import visualize as _visualize
 
-    report = visualize(args.run_dir, steps=args.steps, size=args.size, gif=args.gif, seed=args.seed)
+    report = _visualize(run_dir, steps=steps, size=size, gif=gif, seed=seed, progress=progress)
     print(f"report: {report}\nmedia:  {report.parent / 'media'}")
+    return report
 
 
-def cmd_analyze(args: argparse.Namespace) -> None:
-    from analysis.report import analyze
+def analyze(run_dirs: list[str], out: str, metrics: list[str] | None = None) -> Path:
+    from analysis.report import analyze as _analyze
 
-    report = analyze(args.run_dirs, args.out, args.metric)
+    report = _analyze(run_dirs, out, metrics)
     print(f"analysis: {report}")
-
-
+    return report

@@ -1,130 +1,118 @@
-"""What every training command shares: the run config, resolving it (new run or --resume),
-and building env, agent and skill plug-in for the one loop."""
+"""What every training command shares: a config resolved from defaults, a file, flags or a
+saved run, checked whole; and env, agent and skill plug-in built from it for the one loop."""
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import asdict, dataclass, field, replace
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from agents.rundir import ConfigError, RunDirError, check_run_kind, config_from_dict
+from agents.config import ConfigError
+from agents.rundir import RunDirError
+from cli.configs import to_json
 
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything a run was started with; written to config.json, read back by --resume."""
-
-    command: str
-    """which command made the run: train | pretrain | finetune | hierarchy"""
-    env: str
-    """the environment's registry name"""
-    seed: int
-    """the run's seed (also in loop.seed)"""
-    device: str = "cpu"
-    """torch device of the networks"""
-    threads: int = 0
-    """torch intra-op threads; 0 leaves torch's default (one per core)"""
-    loop: dict = field(default_factory=dict)
-    sac: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
-    """the skill method's or the task's own config, by command"""
+# What a resumed run may change: its length, and the machine it runs on. Everything else would
+# make the rest of the run another experiment than the one its config.json describes.
+CHANGEABLE_ON_RESUME = (("loop", "total_steps"), ("threads",), ("device",), ("loop", "progress"))
 
 
-def loop_and_sac_config(args: argparse.Namespace) -> tuple:
-    from agents.loop import LoopConfig
-    from agents.sac import SACConfig
-
-    n = args.total_steps if args.total_steps is not None else args.default_total_steps
-    every = max(1, n // 20)
-    loop = LoopConfig(
-        total_steps=n,
-        eval_every=args.eval_every or every,
-        eval_episodes=args.eval_episodes,
-        log_every=args.log_every or max(1, min(1_000, every)),
-        checkpoint_every=args.checkpoint_every or max(1, n // 10),
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
-    sac = SACConfig(
-        hidden=tuple(args.hidden), actor_lr=args.lr, critic_lr=args.lr, alpha_lr=args.lr,
-        gamma=args.gamma, batch_size=args.batch_size, gradient_steps=args.gradient_steps,
-        learning_starts=args.learning_starts, alpha=args.alpha, target_entropy=args.target_entropy,
-    )
-    return loop, sac
+def differences(a: Any, b: Any, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any, Any]]:
+    """(path, a's value, b's value) of every field where configs `a` and `b` differ."""
+    if type(a) is not type(b) or not dataclasses.is_dataclass(a):
+        return [] if a == b else [(prefix, a, b)]
+    out = []
+    for f in dataclasses.fields(a):
+        out += differences(getattr(a, f.name), getattr(b, f.name), (*prefix, f.name))
+    return out
 
 
-def resolve_config(args: argparse.Namespace, extra: dict | None = None,
-                   sac_overrides: dict | None = None) -> RunConfig:
-    """The run's config: from the flags for a new run, from config.json for --resume (where
-    only --total-steps may change, to extend a run, and --threads, which is the machine's
-    business and not the run's)."""
-    if args.resume:
-        data = check_run_kind(args.run_dir, args.command)
-        cfg = config_from_dict(RunConfig, data)
-        total = cfg.loop["total_steps"] if args.total_steps is None else args.total_steps
-        loop = dict(cfg.loop, total_steps=total, progress=not args.no_progress)
-        return replace(cfg, loop=loop, threads=args.threads or cfg.threads)
-    ckpt = Path(args.run_dir) / "checkpoints"
-    if ckpt.exists() and any(ckpt.iterdir()):
-        raise RunDirError(f"{args.run_dir} already holds a run: pass --resume to continue it, "
-                          "or choose another --run-dir")
-    loop, sac = loop_and_sac_config(args)
-    if sac_overrides:
-        sac = replace(sac, **sac_overrides)
-    return RunConfig(command=args.command, env=args.env, seed=args.seed, device=args.device,
-                     threads=args.threads, loop=asdict(loop), sac=asdict(sac), extra=extra or {})
+def check_resume(saved: Any, cfg: Any, name_of: Callable[[tuple[str, ...]], str] | None = None) -> None:
+    """ConfigError naming the first field where `cfg` changes `saved` beyond what a resumed run
+    may change (CHANGEABLE_ON_RESUME)."""
+    for path, old, new in differences(saved, cfg):
+        if path not in CHANGEABLE_ON_RESUME:
+            name = name_of(path) if name_of else ".".join(path)
+            raise ConfigError(f"{name} {_show(new)} differs from the run's {_show(old)}; a resumed "
+                              "run may change only --total-steps, --threads, --device and "
+                              "--no-progress (start a new run with --config RUN/config.json for more)")
 
 
-def build_and_run(args: argparse.Namespace, cfg: RunConfig, make_plugin=None, init_agent=None,
-                  wrap_env=None, make_agent=None) -> None:
-    """Build env, agent and (optionally) a skill plug-in from `cfg`, and run the one loop.
+def _show(v: Any) -> str:
+    return " ".join(map(str, v)) if isinstance(v, tuple) else str(v)
 
-    `make_plugin(env, eval_env)` returns (plugin, feature_fn, evaluate) for skill methods;
+
+def run_training(cfg: Any, run_dir: str | Path, resume: bool = False, *,
+                 make_plugin: Callable | None = None, init_agent: Callable | None = None,
+                 wrap_env: Callable | None = None, make_agent: Callable | None = None) -> dict[str, float]:
+    """Build env, agent and (optionally) a skill plug-in from `cfg`, run the one loop in
+    `run_dir`, and return the last evaluation's metrics.
+
+    `make_plugin(env, eval_env)` returns (plugin, evaluate or None) for skill methods;
     `init_agent(agent)` sets a new agent's weights (fine-tuning starts from pretrained ones);
     `wrap_env(env)` wraps train and eval envs (the hierarchy's SkillEnv);
     `make_agent(obs_dim, action_space)` replaces SAC (the hierarchy's discrete agent)."""
     from agents.rundir import hold_run_dir
 
-    with hold_run_dir(args.run_dir):
-        _build_and_run(args, cfg, make_plugin, init_agent, wrap_env, make_agent)
+    with hold_run_dir(run_dir):
+        if resume:
+            from cli.configs import read_run
+
+            check_resume(read_run(run_dir, cfg.command), cfg)
+        else:
+            ckpt = Path(run_dir) / "checkpoints"
+            if ckpt.exists() and any(ckpt.iterdir()):
+                raise RunDirError(f"{run_dir} already holds a run: pass --resume to continue it, "
+                                  "or choose another --run-dir")
+        return _run(cfg, Path(run_dir), resume, make_plugin, init_agent, wrap_env, make_agent)
 
 
-def _build_and_run(args, cfg, make_plugin, init_agent, wrap_env, make_agent) -> None:
-    from agents.loop import LoopConfig, OffPolicyLoop, evaluate_returns
-    from agents.rundir import config_from_dict, write_config
-    from agents.sac import SAC, SACConfig
+def _run(cfg, run_dir: Path, resume: bool, make_plugin, init_agent, wrap_env, make_agent) -> dict:
+    from agents.loop import OffPolicyLoop, evaluate_returns
+    from agents.rundir import write_config
     from envs.registry import make_env
 
-    loop_cfg = config_from_dict(LoopConfig, cfg.loop)
-    sac_cfg = config_from_dict(SACConfig, cfg.sac)
     setup_torch(cfg)
-    env = make_env(cfg.env, seed=cfg.seed)
-    eval_env = make_env(cfg.env, seed=cfg.seed + 10_000)
+    env = make_env(cfg.env_name, seed=cfg.seed)
+    eval_env = make_env(cfg.env_name, seed=cfg.seed + 10_000)
     if wrap_env is not None:
         env, eval_env = wrap_env(env), wrap_env(eval_env)
-    plugin, feature_fn, evaluate = None, None, None
-    if make_plugin is not None:
-        plugin, feature_fn, evaluate = make_plugin(env, eval_env)
+    plugin, evaluate = make_plugin(env, eval_env) if make_plugin is not None else (None, None)
     if evaluate is None:
         def evaluate(policy):
-            return evaluate_returns(eval_env, policy, loop_cfg.eval_episodes)
-    obs_dim = env.observation_space.shape[0] + (plugin.n_skills if plugin else 0)
-    if make_agent is None:
-        agent = SAC(obs_dim, env.action_space.shape[0], sac_cfg, device=cfg.device)
-    else:
-        agent = make_agent(obs_dim, env.action_space)
+            return evaluate_returns(eval_env, policy, cfg.loop.eval_episodes)
+    obs_dim = env.observation_space.shape[0] + (plugin.skill_dim if plugin else 0)
+    agent = (make_agent or _sac(cfg))(obs_dim, env.action_space)
     if init_agent is not None:
         init_agent(agent)
-    write_config(args.run_dir, cfg)
-    loop = OffPolicyLoop(loop_cfg, env, agent, evaluate, args.run_dir, plugin=plugin,
-                         feature_fn=feature_fn)
-    final = loop.run(resume=args.resume)
+    write_config(run_dir, to_json(cfg))
+    loop = OffPolicyLoop(cfg.loop, env, agent, evaluate, run_dir, plugin=plugin)
+    final = loop.run(resume=resume)
     shown = ", ".join(f"{k} {v:.3g}" for k, v in final.items()
                       if k in ("eval/return", "eval/disc_accuracy", "eval/coverage"))
-    print(f"done: {loop.step} steps; {shown}; run dir {args.run_dir}")
+    print(f"done: {loop.step} steps; {shown}; run dir {run_dir}")
+    return final
 
 
-def setup_torch(cfg: RunConfig) -> None:
+def _sac(cfg) -> Callable:
+    def make(obs_dim: int, action_space):
+        import gymnasium as gym
+
+        from agents.memory import check_fits
+        from agents.sac import SAC
+
+        if not isinstance(action_space, gym.spaces.Box):
+            raise ConfigError(f"SAC needs a continuous (Box) action space; {cfg.env_name} has "
+                              f"{action_space}: pick an env with continuous actions")
+        # The first layers of actor, twin critics and their targets (5 copies), with the
+        # gradients and Adam's two moments of the trained 3: 14 float32 copies.
+        check_fits(56 * obs_dim * cfg.sac.hidden[0], f"networks over a {obs_dim}-entry input",
+                   "use fewer --skills or smaller --hidden")
+        return SAC(obs_dim, action_space.shape[0], cfg.sac, device=cfg.device)
+    return make
+
+
+def setup_torch(cfg) -> None:
     import torch
 
     if cfg.threads > 0:
@@ -134,5 +122,3 @@ def setup_torch(cfg: RunConfig) -> None:
     torch.manual_seed(cfg.seed)
     if cfg.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"--device {cfg.device} asked for, but torch sees no CUDA device")
-
-

@@ -141,8 +141,8 @@ def env_features(env: gym.Env) -> dict[str, Callable[[], np.ndarray]]:
 def _com_velocity(model, data, root: int) -> Callable[[], np.ndarray]:
     """The world-frame linear velocity of the robot's centre of mass (the subtree under its
     root body). Where the torso pitches with every stride its own velocity swings by more than
-    1 m/s about a running gait's mean; the centre of mass moves with the gait's speed (one tenth
-    of that swing, RESULTS.md), so one state says which gait it came from."""
+    1 m/s about a running gait's mean; the centre of mass moves with the gait's speed, with far
+    less swing, so one state says which gait it came from."""
     import mujoco
 
     def com_v() -> np.ndarray:

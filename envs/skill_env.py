@@ -14,6 +14,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from agents.loop import ROBOT_STEPS
+
 
 class SkillPolicy(Protocol):
     """What SkillEnv needs of a skill set (skills.library.SkillLibrary is one)."""
@@ -63,10 +65,9 @@ class SkillEnv(gym.Env):
     (`observe="full"`), or only the entries the task appends after the robot's (`"task"`: on
     AntWaypoints the waypoint relative to the torso), which is all a controller over skills that
     already walk needs to know, and 2 inputs instead of 107 to learn from; `"task+pose"` adds
-    the torso's height and orientation, where a fall would show (benchmarks/RESULTS.md measures
-    all three on AntWaypoints). With `last_skill=True` the controller also sees which skill ran
-    last, one-hot (zeros at an episode's start): the gait the next skill must start from, where
-    a switch of skills can make the robot fall (benchmarks/RESULTS.md, AntWaypoints).
+    the torso's height and orientation, where a fall would show. With `last_skill=True` the
+    controller also sees which skill ran last, one-hot (zeros at an episode's start): the gait
+    the next skill must start from, where a switch of skills can make the robot fall.
     """
 
     def __init__(self, task_env: gym.Env, library: SkillPolicy, steps_per_skill: int,
@@ -113,8 +114,8 @@ class SkillEnv(gym.Env):
             self._obs, reward, terminated, truncated, info = self.task_env.step(action)
             total += float(reward)
             n += 1
-        # The task's last info, plus what the meta-controller's own bookkeeping needs.
-        info = {**info, "low_level_steps": n, "skill": z}
+        # The task's last info, plus how many robot steps the choice took (the loop's protocol).
+        info = {**info, ROBOT_STEPS: n, "skill": z}
         return self._observe(z), total, bool(terminated), bool(truncated), info
 
     def render(self):

@@ -11,40 +11,53 @@ and relabels the reward of every sampled batch with the current discriminator.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
 
+import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from agents.buffer import Batch
+from agents.config import ConfigError, check, layer_sizes, positive
+from agents.memory import check_fits
 from agents.nets import mlp
 
 
 @dataclass(frozen=True)
 class DIAYNConfig:
-    n_skills: int = 8
+    method: ClassVar[str] = "diayn"
+
+    n_skills: int = field(default=8, metadata={"flag": "skills"})
     """K, the number of skills of the uniform prior p(z)"""
     feature: str | None = None
     """what the discriminator sees: None for the full observation, or a feature the env exposes
     ("xy" for the torso's x-y, the paper's DIAYN+prior; "x" for planar robots; "vxy", "vx" for
     the torso's velocity, "heading" for its direction, "com_vxy", "com_vx" for the centre of
     mass's velocity; several joined by commas, "x,vx", are read side by side)"""
-    hidden: tuple[int, ...] = (128, 128)
-    """hidden layer sizes of the discriminator. 128 wide, half of SAC's networks: it classifies a
-    low-dimensional feature (x, x-y, or an observation) into K skills, and at 256 wide its step
-    alone was ~18% of a SAC update's arithmetic (PointMass accuracy: 0.973 at 128, 0.990 at 256,
-    3 seeds each; benchmarks/RESULTS.md)"""
-    lr: float = 3e-4
+    hidden: tuple[int, ...] = field(default=(128, 128), metadata={"flag": "disc-hidden"})
+    """hidden layer sizes of the discriminator: half as wide as SAC's networks, since it only
+    classifies a state's feature into K skills, and a wider one costs a large share of each
+    update"""
+    lr: float = field(default=3e-4, metadata={"flag": "disc-lr"})
     """Adam learning rate of the discriminator"""
     reward_scale: float = 1.0
     """multiplies the pseudo-reward before SAC sees it"""
     skill_steps: int = 0
     """robot steps before the skill is redrawn within an episode; 0 draws one skill per episode,
     as the paper does. A hierarchy starts each skill wherever the last one left the robot, and a
-    skill only ever started from the reset state may not know what to do there (an Ant walker
-    that went 4 m from the start went 0.2 m when chosen mid-episode); redrawing every k steps
-    trains each skill from the others' gaits"""
+    skill only ever started from the reset state may not know what to do there; redrawing every
+    k steps trains each skill from the others' states"""
+
+    def __post_init__(self):
+        check(self, "n_skills", self.n_skills >= 2, "must be at least 2: one skill has nothing to "
+              "be told apart from")
+        layer_sizes(self, "hidden", min_layers=0)
+        positive(self, "lr", "reward_scale")
+        check(self, "skill_steps", self.skill_steps >= 0,
+              "must be 0 (one skill per episode) or positive")
 
 
 # ---------------------------------------------------------------- the math, as pure functions
@@ -90,28 +103,59 @@ def append_skill(obs: torch.Tensor, skill: torch.Tensor, n_skills: int) -> torch
 
 
 class DIAYN:
-    """Skill prior, discriminator and relabeller; a `SkillPlugin` of the one loop."""
+    """Skill prior, discriminator and relabeller; a `SkillPlugin` of the one loop.
 
-    def __init__(self, feature_dim: int, cfg: DIAYNConfig, device: str = "cpu"):
-        if cfg.n_skills < 2:
-            raise ValueError(f"DIAYN needs at least 2 skills, got {cfg.n_skills}")
-        if cfg.skill_steps < 0:
-            raise ValueError(f"skill_steps must be 0 (one skill per episode) or positive, got "
-                             f"{cfg.skill_steps}")
+    Its contract with the rest: `build(env, cfg)` turns the feature's name into a function of
+    the env's state (`features(env)`), the policy sees the observation with K entries appended
+    (`skill_dim`), and `predict` is q(. | f(s)) for metrics, imitation and the hierarchy's tools.
+    """
+
+    Config = DIAYNConfig
+
+    def __init__(self, feature_dim: int, cfg: DIAYNConfig, device: str = "cpu",
+                 feature_fn: Callable[[], np.ndarray] | None = None):
         self.cfg = cfg
         self.n_skills = cfg.n_skills
+        self.skill_dim = cfg.n_skills  # the one-hot appended to the observation
         self.skill_steps = cfg.skill_steps
+        self.feature_fn = feature_fn
         self.device = torch.device(device)
         self.discriminator = mlp(feature_dim, cfg.hidden, cfg.n_skills).to(self.device)
         # Fused Adam, as SAC's: foreach Adam was a quarter of the discriminator's step here.
         self.opt = torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr, fused=True)
-        self._eye = np.eye(cfg.n_skills, dtype=np.float32)
+
+    @classmethod
+    def build(cls, env: gym.Env, cfg: DIAYNConfig, device: str = "cpu") -> DIAYN:
+        """DIAYN for `env`: the discriminator sized to the feature it sees of env's states."""
+        feature_fn = cls.features(cfg, env)
+        feature_dim = env.observation_space.shape[0] if feature_fn is None else feature_fn().size
+        last = cfg.hidden[-1] if cfg.hidden else feature_dim
+        # The discriminator's last layer and its Adam moments, float32.
+        check_fits(12 * last * cfg.n_skills, f"a discriminator over {cfg.n_skills} skills",
+                   "use fewer --skills")
+        return cls(feature_dim, cfg, device, feature_fn)
+
+    @staticmethod
+    def features(cfg: DIAYNConfig, env: gym.Env) -> Callable[[], np.ndarray] | None:
+        """What the discriminator sees of `env`'s current state; None: the observation."""
+        from envs.registry import UnknownFeatureError, state_feature
+
+        try:
+            return state_feature(env, cfg.feature)
+        except UnknownFeatureError as e:
+            raise ConfigError(str(e)) from None
+
+    def feature_for(self, env: gym.Env) -> Callable[[], np.ndarray] | None:
+        """The discriminator's feature of another env of the same kind (evaluation, the library)."""
+        return self.features(self.cfg, env)
 
     def sample_skill(self, rng: np.random.Generator) -> int:
         return int(rng.integers(self.n_skills))
 
     def condition(self, obs: np.ndarray, skill: int) -> np.ndarray:
-        return np.concatenate([obs, self._eye[skill]])
+        one_hot = np.zeros(self.n_skills, np.float32)
+        one_hot[skill] = 1.0
+        return np.concatenate([obs, one_hot])
 
     def _relabelled(self, batch: Batch, log_q_z: torch.Tensor) -> Batch:
         K = self.n_skills

@@ -8,49 +8,46 @@ hierarchy's SkillEnv, fine-tuning, the videos) reads it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from agents.checkpoint import load_checkpoint
-from agents.rundir import check_run_kind, config_from_dict
-from agents.sac import SAC, SACConfig
-from envs.registry import make_env, state_feature
-from skills.diayn import DIAYN, DIAYNConfig
+from agents.sac import SAC
+from envs.registry import make_env
 from skills.evaluate import position_fn
 from skills.metrics import SkillRollout, rollout_skill
 
 
 class SkillLibrary:
-    def __init__(self, agent: SAC, diayn: DIAYN, env_name: str, feature: str | None, seed: int = 0):
+    def __init__(self, agent: SAC, method: Any, env_name: str, seed: int = 0):
         self.agent = agent
-        self.diayn = diayn
+        self.method = method
+        """the skill method (skills/registry.py): its condition, features and q(z | f(s))"""
         self.env_name = env_name
-        self.feature = feature
         self.seed = seed
-        self.n_skills = diayn.n_skills
+        self.n_skills = method.n_skills
         self.agent.actor.eval()
         self.agent.actor.requires_grad_(False)
-        self.diayn.discriminator.requires_grad_(False)
 
     @classmethod
     def load(cls, run_dir: str | Path, device: str = "cpu") -> SkillLibrary:
         """The skills of pretraining run `run_dir` (a RunDirError or CheckpointError otherwise)."""
-        data = check_run_kind(run_dir, "pretrain")
-        diayn_cfg = config_from_dict(DIAYNConfig, data["extra"]["diayn"])
-        sac_cfg = config_from_dict(SACConfig, data["sac"])
+        from cli.configs import read_run
+        from skills.registry import build_method
+
+        cfg = read_run(run_dir, "pretrain")
         state = load_checkpoint(Path(run_dir) / "checkpoints", map_location=device)
-        env = make_env(data["env"])
-        obs_dim = env.observation_space.shape[0]
-        feature_fn = state_feature(env, diayn_cfg.feature)
-        feature_dim = obs_dim if feature_fn is None else feature_fn().size
+        env = make_env(cfg.env)
+        method = build_method(cfg.skills, env, device=device)
+        agent = SAC(env.observation_space.shape[0] + method.skill_dim, env.action_space.shape[0],
+                    cfg.sac, device=device)
         env.close()
-        agent = SAC(obs_dim + diayn_cfg.n_skills, env.action_space.shape[0], sac_cfg, device=device)
         agent.load_state_dict(state["agent"])
-        diayn = DIAYN(feature_dim, diayn_cfg, device=device)
-        diayn.load_state_dict(state["plugin"])
-        return cls(agent, diayn, data["env"], diayn_cfg.feature, seed=int(data.get("seed", 0)))
+        method.load_state_dict(state["plugin"])
+        return cls(agent, method, cfg.env, seed=cfg.seed)
 
     def _check_skill(self, z: int) -> None:
         if not 0 <= z < self.n_skills:
@@ -59,7 +56,7 @@ class SkillLibrary:
     def act(self, obs: np.ndarray, z: int, deterministic: bool = True) -> np.ndarray:
         """The action of skill z in state `obs` (the env's own observation, without the skill)."""
         self._check_skill(z)
-        return self.agent.act(self.diayn.condition(np.asarray(obs, np.float32), z), deterministic)
+        return self.agent.act(self.method.condition(np.asarray(obs, np.float32), z), deterministic)
 
     def make_env(self, seed: int | None = None, **kwargs) -> gym.Env:
         """A fresh env of the kind the skills were trained on."""
@@ -72,17 +69,18 @@ class SkillLibrary:
         discriminator's log q(z|s) of every state reached."""
         self._check_skill(z)
         env = env if env is not None else self.make_env(seed)
-        feature_fn = state_feature(env, self.feature)
+        feature_fn = self.method.feature_for(env)
 
         def policy(obs: np.ndarray, skill: int) -> np.ndarray:
             return self.act(obs, skill, deterministic)
 
-        return rollout_skill(env, policy, z, feature_fn, position_fn(env), self.diayn.predict,
+        return rollout_skill(env, policy, z, feature_fn, position_fn(env), self.method.predict,
                              max_steps=steps, seed=seed, frames=frames)
 
     def log_q_z(self, features: np.ndarray, z: int) -> np.ndarray:
         """log q(z | f(s)) for each row of `features` (what the discriminator sees of s)."""
-        return self.diayn.log_q_z(features, z)
+        self._check_skill(z)
+        return self.method.predict(np.asarray(features, dtype=np.float32))[:, z]
 
     def infer_skill(self, features: np.ndarray) -> int:
         """The skill closest to a demonstration: argmax_z sum_t log q(z | f(s_t)) (the DIAYN
@@ -91,7 +89,7 @@ class SkillLibrary:
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2:
             raise ValueError(f"infer_skill wants a (T, feature_dim) array, got shape {features.shape}")
-        return int(self.diayn.predict(features).sum(0).argmax())
+        return int(self.method.predict(features).sum(0).argmax())
 
     @torch.no_grad()
     def skill_returns(self, env: gym.Env, episodes: int = 1) -> np.ndarray:

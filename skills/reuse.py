@@ -18,11 +18,13 @@ class FixedSkill:
     """A `SkillPlugin` that always runs skill z* and leaves the reward alone."""
 
     skill_steps = 0
+    feature_fn = None
 
     def __init__(self, skill: int, n_skills: int):
         if not 0 <= skill < n_skills:
             raise ValueError(f"skill {skill} does not exist: skills are 0..{n_skills - 1}")
         self.skill, self.n_skills = skill, n_skills
+        self.skill_dim = n_skills
         self._one_hot = np.eye(n_skills, dtype=np.float32)[skill]
 
     def sample_skill(self, rng: np.random.Generator) -> int:

@@ -3,8 +3,8 @@ rotated about the world's z axis (a flat floor, gravity along -z), so a skill th
 compass heading theta from state s walks towards theta + phi when it is fed the state rotated
 by -phi. `RotatedSkills` offers each of K skills at 1, 2 or 4 quarter turns: K x turns skills
 from one pretraining, so that a controller has a walker in every direction the pretraining
-found in any one (DIAYN's directions come out of each run at random; benchmarks/RESULTS.md,
-AntWaypoints, measured skill sets without one towards east, or west and south).
+found in any one: DIAYN's directions come out of each run at random, and a set may lack a
+walker towards some side.
 
 Only quarter turns: they map the x-y components of a vector to a permutation of themselves up
 to sign, so they commute with Ant-v5's clipping of the contact forces and the rotated

@@ -90,7 +90,7 @@ def test_load_run_is_wide(runs_root):
     with open(runs_root / "seed1" / "metrics.csv", newline="") as f:
         header = next(csv.reader(f))
     assert list(wide.columns) == header
-    assert wide.attrs["config"]["seed"] == 1
+    assert wide.attrs["config"]["loop"]["seed"] == 1
     assert wide["eval/return"].dropna().tolist() == [v for _, v in csv_column(
         runs_root / "seed1", "eval/return")]
 

@@ -40,21 +40,19 @@ def test_resume_continues_with_every_step_once(tmp_path):
 def test_resume_without_total_steps_keeps_the_runs_budget(tmp_path):
     # A run started with --total-steps 300 and resumed without the flag must keep 300, not take
     # the command's default (100k for train): resuming is continuing, not a new budget.
-    from cli.runs import resolve_config
-    from run import build_parser
+    from run import build_parser, resolve
+
+    def config(*argv):
+        return resolve(build_parser().parse_args(argv))[0]
 
     assert main(["train", "--total-steps", "300", "--run-dir", str(tmp_path), *TINY]) == 0
-    args = build_parser().parse_args(["train", "--resume", "--run-dir", str(tmp_path), *TINY])
-    assert resolve_config(args).loop["total_steps"] == 300
-    assert resolve_config(args).threads == 1  # the run's own, from TINY
+    assert config("train", "--resume", "--run-dir", str(tmp_path), *TINY).loop.total_steps == 300
+    assert config("train", "--resume", "--run-dir", str(tmp_path), *TINY).threads == 1  # the run's own
     # --threads on a resume is honoured: continuing a run on a machine with more cores
-    more = build_parser().parse_args(["train", "--resume", "--run-dir", str(tmp_path), "--threads", "2"])
-    assert resolve_config(more).threads == 2
-    args = build_parser().parse_args(["train", "--resume", "--total-steps", "500", "--run-dir",
-                                      str(tmp_path), *TINY])
-    assert resolve_config(args).loop["total_steps"] == 500
-    new = build_parser().parse_args(["train", "--run-dir", str(tmp_path / "new"), *TINY])
-    assert resolve_config(new).loop["total_steps"] == 100_000
+    assert config("train", "--resume", "--run-dir", str(tmp_path), "--threads", "2").threads == 2
+    resumed = config("train", "--resume", "--total-steps", "500", "--run-dir", str(tmp_path), *TINY)
+    assert resumed.loop.total_steps == 500
+    assert config("train", "--run-dir", str(tmp_path / "new"), *TINY).loop.total_steps == 100_000
 
 
 def test_same_seed_same_run_whatever_the_process_ran_before(tmp_path):

@@ -34,7 +34,7 @@ def test_finetune_starts_from_the_best_skill(skills, tmp_path):
     import json
 
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config["extra"]["skill"] == int(returns["task_return"].idxmax())
+    assert config["skill"] == int(returns["task_return"].idxmax())
     # --resume alone finds the skills, the task and the chosen skill in the run's config.json
     assert main(["finetune", "--resume", "--total-steps", "400", "--run-dir", str(tmp_path), *SMALL]) == 0
     assert pd.read_csv(tmp_path / "metrics.csv")["step"].iloc[-1] == 400

@@ -37,15 +37,22 @@ def test_hierarchy_beats_random_skill_choice(pointmass_skills, tmp_path):
     assert df["step"].iloc[-1] == 6000  # steps count the robot's steps, not the controller's
 
 
-def test_controller_discounts_per_robot_step(pointmass_skills, tmp_path):
+def test_controller_discounts_per_robot_step(pointmass_skills, tmp_path, monkeypatch):
     """--gamma is per robot step; a controller transition spans k steps, so it discounts by
     gamma^k (semi-MDP). Per macro step, the horizon is k times too long (see cli/reuse.py)."""
+    from agents import discrete
+
+    built = []
+    original = discrete.SoftQ.__init__
+    monkeypatch.setattr(discrete.SoftQ, "__init__", lambda self, obs, n, cfg, device="cpu": (
+        built.append(cfg), original(self, obs, n, cfg, device))[-1])
     code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
                  "--steps-per-skill", "5", "--gamma", "0.9", "--total-steps", "20", "--learning-starts", "10",
                  "--eval-every", "20", "--eval-episodes", "1", "--run-dir", str(tmp_path), "--no-progress"])
     assert code == 0
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config["extra"]["discrete"]["gamma"] == pytest.approx(0.9 ** 5)
+    assert config["agent"]["gamma"] == pytest.approx(0.9)  # what the user set: per robot step
+    assert built[0].gamma == pytest.approx(0.9 ** 5)  # what the controller discounts a choice by
 
 
 def test_hierarchy_finds_a_sparse_goal(pointmass_skills, tmp_path):
@@ -78,46 +85,50 @@ def test_resume_reads_skills_and_task_from_the_run(pointmass_skills, tmp_path, c
     other = ["--task", "PointMassGoalSparse-v0"]
     assert main(["hierarchy", "--resume", *other, "--run-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "was run with --task PointMassGoal-v0" in err, err
+    assert len(err.splitlines()) == 1 and "differs from the run's PointMassGoal-v0" in err, err
     assert main(["hierarchy", "--task", "PointMassGoal-v0", "--run-dir", str(tmp_path / "new")]) == 2
     assert "needs --skills-from" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("option, message", [
     # PointMassGoal-v0's observation is the point mass's alone: nothing for `task` to show.
-    (["--controller-obs", "task"], "appends no entries"),
-    # --skill-rotations turns skills by the Ant's symmetry (skills/symmetry.py).
-    (["--skill-rotations", "4"], "defined for the Ant"),
+    ({"controller_obs": "task"}, "appends no entries"),
+    # skill_rotations turns skills by the Ant's symmetry (skills/symmetry.py).
+    ({"skill_rotations": 4}, "defined for the Ant"),
 ])
 def test_options_the_point_mass_cannot_take(pointmass_skills, tmp_path, capsys, option, message):
     """Options that need what the point mass lacks: a one-line error, exit 2, before anything
-    trains."""
+    trains. They are experiment settings, set in a config file."""
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(option))
     code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
-                 *option, "--total-steps", "20", "--run-dir", str(tmp_path / "r"), "--no-progress"])
+                 "--config", str(config), "--total-steps", "20", "--run-dir", str(tmp_path / "r"),
+                 "--no-progress"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "r" / "metrics.csv").exists()
 
 
-def test_target_entropy_is_in_nats_and_options_are_kept(pointmass_skills, tmp_path):
-    """--target-entropy means nats for the controller as for SAC: the controller keeps it as a
-    fraction of log K (K skills), so 0.5 log K is stored as 0.5. --greedy-on-target and
-    --last-skill-obs are kept too."""
+def test_config_file_options_are_kept_and_resumed(pointmass_skills, tmp_path):
+    """Options from a config file (the controller's input, its greedy choice) and from flags are
+    written to the run's config.json, and a resume rebuilds the same controller from it."""
     n_skills = SkillLibrary.load(pointmass_skills).n_skills
+    config_file = tmp_path / "c.json"
+    config_file.write_text(json.dumps({"last_skill_obs": True, "agent": {"greedy_on_target": True}}))
+    run = tmp_path / "run"
     code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
-                 "--steps-per-skill", "5", "--target-entropy", str(0.5 * np.log(n_skills)),
+                 "--config", str(config_file), "--steps-per-skill", "5", "--target-entropy-ratio", "0.5",
                  "--total-steps", "20", "--learning-starts", "10", "--eval-every", "20",
-                 "--eval-episodes", "1", "--run-dir", str(tmp_path), "--no-progress",
-                 "--greedy-on-target", "--last-skill-obs"])
+                 "--eval-episodes", "1", "--run-dir", str(run), "--no-progress"])
     assert code == 0
-    config = json.loads((tmp_path / "config.json").read_text())
-    assert config["extra"]["discrete"]["target_entropy_ratio"] == pytest.approx(0.5)
-    assert config["extra"]["discrete"]["greedy_on_target"] is True
-    assert config["extra"]["last_skill_obs"] is True
+    config = json.loads((run / "config.json").read_text())
+    assert config["agent"]["target_entropy_ratio"] == pytest.approx(0.5)
+    assert config["agent"]["greedy_on_target"] is True
+    assert config["last_skill_obs"] is True
     # The controller was built for the task's 4 entries and the last skill's K, and a resume
     # (which rebuilds the env from config.json) keeps that input.
-    agent = load_checkpoint(tmp_path / "checkpoints")["agent"]
+    agent = load_checkpoint(run / "checkpoints")["agent"]
     assert agent["q"]["nets.0.0.weight"].shape[1] == 4 + n_skills
-    assert main(["hierarchy", "--resume", "--run-dir", str(tmp_path), "--total-steps", "40",
+    assert main(["hierarchy", "--resume", "--run-dir", str(run), "--total-steps", "40",
                  "--no-progress"]) == 0
-    assert pd.read_csv(tmp_path / "metrics.csv")["step"].iloc[-1] == 40
+    assert pd.read_csv(run / "metrics.csv")["step"].iloc[-1] == 40

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from agents.loop import ROBOT_STEPS
 from envs.registry import make_env
 from envs.skill_env import SkillEnv
 
@@ -71,7 +72,7 @@ def test_each_action_runs_the_skill_k_steps_and_sums_the_reward(k):
     assert env.action_space == gym.spaces.Discrete(4) and env.observation_space == task.observation_space
     for i, z in enumerate([0, 1, 3]):
         obs, r, terminated, truncated, info = env.step(z)
-        assert len(task.rewards) == (i + 1) * k and info["low_level_steps"] == k
+        assert len(task.rewards) == (i + 1) * k and info[ROBOT_STEPS] == k
         assert r == pytest.approx(sum(task.rewards[-k:])) and r < 0  # dense reward: -distance
         np.testing.assert_array_equal(task.actions[-1], DIRECTIONS[z])
         assert lib.calls[-k:] == [z] * k and not (terminated or truncated)
@@ -84,7 +85,7 @@ def test_macro_step_stops_when_the_task_terminates():
     env.reset(seed=0)
     _, r, terminated, truncated, info = env.step(3)  # straight at the goal (2.5, 2.5)
     assert terminated and not truncated and r == 1.0 and info["success"]
-    assert 5 < info["low_level_steps"] < 50
+    assert 5 < info[ROBOT_STEPS] < 50
 
 
 def test_macro_step_stops_at_the_time_limit():
@@ -94,7 +95,7 @@ def test_macro_step_stops_at_the_time_limit():
     truncated = False
     while not truncated:
         _, _, terminated, truncated, info = env.step(2)
-        steps.append(info["low_level_steps"])
+        steps.append(info[ROBOT_STEPS])
         assert not terminated
     assert steps == [30, 30, 30, 10]  # 100-step episodes
 
@@ -117,7 +118,7 @@ def test_real_library_drives_the_task(library):
     obs, _ = env.reset(seed=0)
     for z in (2, 0):
         obs, r, *_, info = env.step(z)
-        assert info["low_level_steps"] == 4 and r == pytest.approx(sum(task.rewards[-4:]))
+        assert info[ROBOT_STEPS] == 4 and r == pytest.approx(sum(task.rewards[-4:]))
         # Each low-level action is the frozen skill's deterministic action in the state it met.
         for state, action in zip(task.states[-4:], task.actions[-4:]):
             np.testing.assert_allclose(action, library.act(state, z, deterministic=True))

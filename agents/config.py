@@ -1,0 +1,134 @@
+"""Typed configs as data: frozen dataclasses checked at construction, to and from JSON.
+
+Every component (the loop, an agent, a skill method) has one frozen dataclass whose
+`__post_init__` checks its values with the helpers below, so a bad value fails where it is made,
+whether it came from a flag, a file or Python, with one line naming the field. `from_dict`
+rebuilds a (nested) config from JSON over a base config, checking every key and type, so a file
+may hold only the fields that differ from the defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """Input a user can fix: a bad option value, a missing device, an unknown feature."""
+
+
+class FieldError(ConfigError):
+    """A bad value of one field of a config dataclass; the CLI names the field by its flag."""
+
+    def __init__(self, cls: type, name: str, problem: str):
+        self.cls, self.name, self.problem = cls, name, problem
+        super().__init__(f"{name} {problem}")
+
+
+# ---------------------------------------------------------------- checks for __post_init__
+
+
+def check(cfg: Any, name: str, ok: bool, problem: str) -> None:
+    if not ok:
+        raise FieldError(type(cfg), name, f"{problem} (got {getattr(cfg, name)!r})")
+
+
+def positive(cfg: Any, *names: str) -> None:
+    """Each named field is > 0 (None allowed: 'derived' or 'off')."""
+    for n in names:
+        v = getattr(cfg, n)
+        check(cfg, n, v is None or v > 0, "must be > 0")
+
+
+def non_negative(cfg: Any, *names: str) -> None:
+    for n in names:
+        v = getattr(cfg, n)
+        check(cfg, n, v is None or v >= 0, "must be >= 0")
+
+
+def layer_sizes(cfg: Any, name: str, min_layers: int = 1) -> None:
+    v = getattr(cfg, name)
+    check(cfg, name, len(v) >= min_layers and all(h > 0 for h in v),
+          f"must be {min_layers} or more layer sizes, each > 0")
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def to_dict(cfg: Any) -> dict:
+    """A config as JSON-ready data; a field marked `registry` also records which class it holds
+    (a skill method's config is one of several)."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v):
+            d = to_dict(v)
+            if "registry" in f.metadata:
+                d = {"method": type(v).method, **d}
+            out[f.name] = d
+        elif isinstance(v, tuple):
+            out[f.name] = list(v)
+        else:
+            out[f.name] = v
+    return out
+
+
+def from_dict(cls: type[T], data: dict, base: T | None = None, where: str = "") -> T:
+    """`cls` from JSON data laid over `base` (default: `cls()`): keys missing from `data` keep
+    base's values; an unknown key or a value of the wrong type is a ConfigError naming it."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or cls.__name__} must be a JSON object, got {data!r}")
+    base = cls() if base is None else base
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown field '{where}{unknown[0]}'; valid fields there: "
+                          f"{', '.join(fields)}")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        f, path = fields[name], f"{where}{name}"
+        if "registry" in f.metadata:
+            kwargs[name] = _registered(f.metadata["registry"], value, getattr(base, name), path)
+        else:
+            kwargs[name] = coerce(hints[name], value, getattr(base, name), path)
+    return dataclasses.replace(base, **kwargs)
+
+
+def _registered(lookup, value: Any, base: Any, path: str) -> Any:
+    """A field that holds one of several registered config classes, named by `method`."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path} must be a JSON object, got {value!r}")
+    value = dict(value)
+    name = value.pop("method", type(base).method)
+    cls = lookup()(name)
+    return from_dict(cls, value, base if isinstance(base, cls) else cls(), f"{path}.")
+
+
+def coerce(tp: Any, value: Any, base: Any, path: str) -> Any:
+    """`value` checked against type `tp` (JSON's lists become tuples, ints pass as floats)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return coerce(inner[0], value, base, path)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, base if isinstance(base, tp) else None, f"{path}.")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path} must be a list, got {value!r}")
+        return tuple(coerce(args[0], v, None, path) for v in value)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{path} must be one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and (type(value) is not tp):
+        raise ConfigError(f"{path} must be {tp.__name__}, got {value!r}")
+    return value

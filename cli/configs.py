@@ -1,0 +1,236 @@
+"""One typed config per training command, composed of its components' frozen dataclasses.
+
+A run is data: `config.json` is `to_json(cfg)` and `from_json` reads it back whole (a partial
+file, such as one in configs/, keeps the command's defaults for what it leaves out). The
+defaults live here and in the components' dataclasses only; the CLI is derived from them
+(cli/flags.py). Files written before the schema had a version (the run config with an untyped
+`extra` block) are migrated when read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from agents.config import ConfigError, check, from_dict, non_negative, positive, to_dict
+from agents.discrete import DiscreteConfig
+from agents.loop import LoopConfig
+from agents.rundir import CONFIG, RunDirError, read_config_dict
+from agents.sac import SACConfig
+from skills.diayn import DIAYNConfig
+
+SCHEMA_VERSION = 1
+
+
+def _skill_configs():
+    from skills.registry import config_class
+
+    return config_class
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every training command has: the device and threads it runs on."""
+
+    device: str = "cpu"
+    """torch device of the networks and batches, e.g. cuda"""
+    threads: int = 0
+    """torch intra-op threads; 0 leaves torch's default (one per core)"""
+
+    def __post_init__(self):
+        non_negative(self, "threads")
+        import torch
+
+        try:
+            torch.device(self.device)
+        except RuntimeError:
+            check(self, "device", False, "is not a torch device (cpu, cuda, cuda:1, mps)")
+
+    @property
+    def seed(self) -> int:
+        return self.loop.seed
+
+    @property
+    def env_name(self) -> str:
+        """The env the run steps in (the task, for commands that reuse skills)."""
+        return self.env
+
+
+@dataclass(frozen=True)
+class TrainConfig(_Run):
+    """SAC from scratch on an env's reward."""
+
+    command: ClassVar[str] = "train"
+    env: str = "HalfCheetah-v5"
+    """the environment's registry name (envs.registry.env_names())"""
+    loop: LoopConfig = LoopConfig(total_steps=100_000)
+    sac: SACConfig = SACConfig()
+
+
+@dataclass(frozen=True)
+class PretrainConfig(_Run):
+    """Skill discovery without reward: a skill method's intrinsic reward for SAC."""
+
+    command: ClassVar[str] = "pretrain"
+    env: str = "PointMass-v0"
+    """the environment's registry name (envs.registry.env_names())"""
+    loop: LoopConfig = LoopConfig(total_steps=25_000, eval_episodes=1)
+    sac: SACConfig = SACConfig(learning_starts=2_000)
+    skills: Any = field(default=DIAYNConfig(), metadata={"registry": _skill_configs})
+    """the skill method's config; `method` names it (skills/registry.py)"""
+
+
+@dataclass(frozen=True)
+class _Reuse(_Run):
+    skills_from: str = ""
+    """run dir of the pretraining run whose skills are reused"""
+    task: str = ""
+    """the task env, on the skills' robot"""
+
+    @property
+    def env_name(self) -> str:
+        return self.task
+
+
+@dataclass(frozen=True)
+class FinetuneConfig(_Reuse):
+    """The best pretrained skill fine-tuned on a task reward (or SAC from scratch beside it)."""
+
+    command: ClassVar[str] = "finetune"
+    scratch: bool = False
+    """SAC from scratch with the same budget and network sizes, for comparison"""
+    skill: int | None = field(default=None, metadata={"cli": False})
+    """the skill fine-tuned; None: the skill with the best task return, chosen at the start"""
+    loop: LoopConfig = LoopConfig(total_steps=50_000)
+    sac: SACConfig = SACConfig(learning_starts=1_000)
+
+    def __post_init__(self):
+        super().__post_init__()
+        non_negative(self, "skill")
+
+
+@dataclass(frozen=True)
+class HierarchyConfig(_Reuse):
+    """A maxent controller (soft Q-learning) that picks a pretrained skill every k robot steps."""
+
+    command: ClassVar[str] = "hierarchy"
+    steps_per_skill: int = 10
+    """k: robot steps per skill choice"""
+    controller_obs: Literal["full", "task", "task+pose"] = field(default="full",
+                                                                  metadata={"cli": False})
+    """what the controller sees: the task's whole observation, only the entries the task appends
+    to the robot's (AntWaypoints: the waypoint), or those and the torso's height and orientation"""
+    last_skill_obs: bool = field(default=False, metadata={"cli": False})
+    """the controller also sees which skill ran last (one-hot): the gait the next one starts from"""
+    skill_rotations: Literal[1, 2, 4] = field(default=1, metadata={"cli": False})
+    """also offer each skill turned about the vertical by half (2) or quarter (4) turns, K x this
+    many choices (Ant only: its physics is the same in any heading, so a walk turns with it)"""
+    loop: LoopConfig = LoopConfig(total_steps=20_000)
+    agent: DiscreteConfig = DiscreteConfig()
+    """the controller; its gamma is per robot step"""
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive(self, "steps_per_skill")
+
+
+COMMANDS: dict[str, type] = {c.command: c for c in (TrainConfig, PretrainConfig, FinetuneConfig,
+                                                      HierarchyConfig)}
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def to_json(cfg: Any) -> dict:
+    return {"version": SCHEMA_VERSION, "command": cfg.command, **to_dict(cfg)}
+
+
+def from_json(data: dict, command: str | None = None, where: str = "config") -> Any:
+    """The config of `data` (a config.json, current or older, or a partial file), checked whole;
+    `command` is required where the data does not name one, and must match where it does."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where} is not a JSON object")
+    data = migrate(data)
+    named = data.pop("command", None)
+    version = data.pop("version", SCHEMA_VERSION)
+    if version > SCHEMA_VERSION:
+        raise ConfigError(f"{where} has schema version {version}; this softskills reads up to "
+                          f"{SCHEMA_VERSION}: update softskills")
+    if named is not None and command is not None and named != command:
+        raise ConfigError(f"{where} is a {named!r} config, not a {command!r} one")
+    command = named or command
+    if command not in COMMANDS:
+        raise ConfigError(f"{where} names no command (one of {', '.join(COMMANDS)})")
+    try:
+        return from_dict(COMMANDS[command], data)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def read_file(path: str | Path, command: str) -> Any:
+    """A config from a JSON file (`--config FILE`): a run's config.json or a partial one."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path} ({e.strerror or e})") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid JSON ({e.msg}, line {e.lineno})") from None
+    return from_json(data, command, where=str(path))
+
+
+def read_run(run_dir: str | Path, command: str | tuple[str, ...] | None = None) -> Any:
+    """The config of the run in `run_dir`, checked to be of `command` (one of them) if given."""
+    data = read_config_dict(run_dir)
+    expected = (command,) if isinstance(command, str) else command
+    if expected and data.get("command") not in expected:
+        raise RunDirError(f"{run_dir} holds a {data.get('command')!r} run, not a "
+                          f"{' or '.join(expected)} run")
+    return from_json(data, where=str(Path(run_dir) / CONFIG))
+
+
+def migrate(data: dict) -> dict:
+    """Data of schema version 0 (no `version`: run, loop, sac and an untyped `extra` block) in
+    the current layout; current data, and partial files (neither key), unchanged."""
+    if "version" in data or "extra" not in data:
+        return dict(data)
+    old = dict(data)
+    command, extra = old.get("command"), dict(old.get("extra", {}))
+    loop = dict(old.get("loop", {}), seed=old.get("seed", old.get("loop", {}).get("seed", 0)))
+    new: dict[str, Any] = {"version": 1, "command": command, "device": old.get("device", "cpu"),
+                           "threads": old.get("threads", 0), "loop": loop}
+    if command in ("train", "pretrain"):
+        new["env"], new["sac"] = old["env"], old.get("sac", {})
+    if command == "pretrain":
+        new["skills"] = {"method": "diayn", **extra.get("diayn", {})}
+    if command in ("finetune", "hierarchy"):
+        new["task"], new["skills_from"] = old["env"], extra["skills_from"]
+    if command == "finetune":
+        new["sac"], new["scratch"] = old.get("sac", {}), bool(extra.get("scratch", False))
+        new["skill"] = extra.get("skill")
+    if command == "hierarchy":
+        k = int(extra["steps_per_skill"])
+        agent = dict(extra["discrete"])
+        # Version 0 stored the controller's discount per choice, gamma^k; now it is per robot step.
+        agent["gamma"] = math.exp(math.log(agent["gamma"]) / k) if agent.get("gamma") else 0.0
+        new.update(steps_per_skill=k, agent=agent,
+                   **{n: extra[n] for n in ("controller_obs", "last_skill_obs", "skill_rotations")
+                      if n in extra})
+    return new
+
+
+def replace_path(cfg: Any, path: tuple[str, ...], value: Any) -> Any:
+    """`cfg` with the field at `path` (e.g. ("loop", "total_steps")) set to `value`."""
+    if len(path) == 1:
+        return dataclasses.replace(cfg, **{path[0]: value})
+    return dataclasses.replace(cfg, **{path[0]: replace_path(getattr(cfg, path[0]), path[1:], value)})
+
+
+def get_path(cfg: Any, path: tuple[str, ...]) -> Any:
+    for name in path:
+        cfg = getattr(cfg, name)
+    return cfg

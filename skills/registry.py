@@ -1,0 +1,41 @@
+"""The skill methods by name: `run.py pretrain --method NAME` and a run's config.json name one.
+
+A skill method is a class with
+- `Config`: its frozen config dataclass, with a `method: ClassVar[str]` naming it here;
+- `build(env, cfg, device)`: the method for `env`, its feature of the state made from the
+  config's name for it;
+- the loop's `SkillPlugin` protocol (agents/loop.py): `n_skills`, `skill_dim` (entries appended
+  to the observation), `skill_steps`, `feature_fn`, `sample_skill`, `condition`, `relabel`,
+  `update`, `state_dict`, `load_state_dict`;
+- for evaluation and the library: `feature_for(env)` and `predict(features)`, log q(. | f(s)).
+
+Adding a method is one file in skills/ and one line in METHODS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from agents.config import ConfigError
+from skills.diayn import DIAYN
+
+METHODS: dict[str, type] = {"diayn": DIAYN}
+
+
+def method_class(name: str) -> type:
+    if name not in METHODS:
+        raise ConfigError(f"unknown skill method {name!r}; valid methods: {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def config_class(name: str) -> type:
+    """The config dataclass of method `name` (how config.json's `skills` block is read)."""
+    return method_class(name).Config
+
+
+def build_method(cfg: Any, env: gym.Env, device: str = "cpu"):
+    """The skill method that `cfg` describes, for `env`: one builder for training, the library
+    and analysis."""
+    return method_class(type(cfg).method).build(env, cfg, device)
