@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -55,6 +56,23 @@ def test_finetune_keeps_pretrained_weights_and_scratch_does_not(skills, tmp_path
     first = next(iter(pre["actor"]))
     assert scratch["actor"][first].shape[1] == 4  # the task's observation, no skill one-hot
     assert pre["actor"][first].shape[1] == 4 + 4
+
+
+def test_a_fixed_alpha_is_the_one_fine_tuning_uses(skills, tmp_path):
+    """--alpha X fixes the fine-tuned agent's temperature at X, not at the pretraining's learned
+    alpha (which the pretrained networks otherwise bring along)."""
+    import math
+
+    learned = float(torch.load(skills / "checkpoints" / "latest.pt", weights_only=True)["agent"]
+                    ["log_alpha"].exp())
+    assert abs(learned - 0.3) > 0.05  # so the check below can tell them apart
+    assert main(["finetune", "--skills-from", str(skills), "--task", "PointMassGoal-v0", "--alpha",
+                 "0.3", "--total-steps", "200", "--learning-starts", "100", "--eval-every", "200",
+                 "--log-every", "50", "--run-dir", str(tmp_path), *SMALL]) == 0
+    alpha = pd.read_csv(tmp_path / "metrics.csv")["train/alpha"].dropna()
+    assert len(alpha) > 0 and np.allclose(alpha, 0.3), alpha
+    log_alpha = torch.load(tmp_path / "checkpoints" / "latest.pt", weights_only=True)["agent"]["log_alpha"]
+    assert float(log_alpha) == pytest.approx(math.log(0.3))
 
 
 def test_skills_of_another_robot_are_refused(skills, tmp_path):
