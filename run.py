@@ -38,14 +38,23 @@ _RUN_DIR_HELP = "directory the run writes or resumes (default: runs/COMMAND-ENV-
 def training_flags(command: str) -> dict:
     from cli.configs import COMMANDS
     from cli.flags import command_flags
-    from skills.registry import METHODS
 
-    return command_flags(COMMANDS[command], tuple(m.Config for m in METHODS.values()))
+    return command_flags(COMMANDS[command])
+
+
+def registry_fields(command: str) -> list:
+    """The fields of a command's config that hold one of several configs (`skills`: --method;
+    `agent`: --algo), as (field name, its metadata)."""
+    import dataclasses
+
+    from cli.configs import COMMANDS
+
+    return [(f.name, f.metadata) for f in dataclasses.fields(COMMANDS[command]) if "registry" in f.metadata]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from cli.configs import COMMANDS
     from cli.flags import add_flags
-    from skills.registry import METHODS
 
     parser = OneLineParser(prog="run.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -58,9 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", default=None, metavar="FILE",
                        help="start from a config file (a run's config.json, or one in configs/); "
                             "flags given beside it override it")
+        for name, meta in registry_fields(command):
+            default = getattr(getattr(COMMANDS[command](), name), meta["key"])
+            p.add_argument(f"--{meta['key']}", choices=meta["names"](), default=argparse.SUPPRESS,
+                           help=f"which {name} config the run starts from (default: {default})")
         if command == "pretrain":
-            p.add_argument("--method", choices=list(METHODS), default=argparse.SUPPRESS,
-                           help="the skill method (default: diayn)")
             p.add_argument("--no-visualize", action="store_true",
                            help="skip the videos, plots and report written at the end")
         add_flags(p, training_flags(command))
@@ -90,7 +101,7 @@ def default_run_dir(cfg) -> str:
 def resolve(args: argparse.Namespace):
     """The run's config and run dir: defaults, then --config FILE, then the flags given; or, with
     --resume, the run's own config.json with the flags it allows."""
-    from cli.configs import COMMANDS, read_file, read_run, replace_path
+    from cli.configs import COMMANDS, read_file, read_run
     from cli.flags import given
     from cli.runs import check_resume
 
@@ -100,29 +111,45 @@ def resolve(args: argparse.Namespace):
         raise ConfigError("--config starts a new run; --resume continues one from its own "
                           "config.json: pass one of them")
     base = read_file(args.config, args.command) if args.config else COMMANDS[args.command]()
-    if getattr(args, "method", None) is not None and args.method != type(base.skills).method:
-        from skills.registry import config_class
-
-        base = replace_path(base, ("skills",), config_class(args.method)())
-    cfg = _apply(base, values, flags)
+    cfg = _apply(_select(base, args), values, flags)
     run_dir = args.run_dir or default_run_dir(cfg)
     if not args.resume:
         return cfg, run_dir
     saved = read_run(run_dir, args.command)
-    if getattr(args, "method", None) not in (None, getattr(getattr(saved, "skills", None), "method", None)):
-        raise ConfigError(f"--method {args.method} differs from the run's "
-                          f"{type(saved.skills).method}; a resumed run keeps its skill method")
+    for name, meta in registry_fields(args.command):
+        kept = getattr(saved, name)
+        if hasattr(args, meta["key"]) and type(getattr(_select(saved, args), name)) is not type(kept):
+            raise ConfigError(f"--{meta['key']} {getattr(args, meta['key'])} differs from the run's "
+                              f"{getattr(type(kept), meta['key'])}")
     if "skills-from" in values and Path(values["skills-from"]).resolve() == Path(saved.skills_from).resolve():
         del values["skills-from"]  # the same skills by another path
-    cfg = _apply(saved, values, flags)
+    cfg = _apply(_select(saved, args), values, flags)
     by_path = {p: f"--{f.name}" for f in flags.values() for p in f.paths}
     check_resume(saved, cfg, lambda path: by_path.get(path, ".".join(path)))
     return cfg, run_dir
 
 
+def _select(cfg, args: argparse.Namespace):
+    """`cfg` with the configs that --method / --algo name: another method or agent starts from
+    its defaults; a variant of the same agent (ddpg of td3) sets what makes it that variant."""
+    import dataclasses
+
+    for name, meta in registry_fields(args.command):
+        if not hasattr(args, meta["key"]):
+            continue
+        start, current = meta["registry"](getattr(args, meta["key"])), getattr(cfg, name)
+        if type(start) is type(current):
+            plain = type(start)()
+            start = dataclasses.replace(current, **{
+                f.name: getattr(start, f.name) for f in dataclasses.fields(start)
+                if getattr(start, f.name) != getattr(plain, f.name)})
+        cfg = dataclasses.replace(cfg, **{name: start})
+    return cfg
+
+
 def _apply(cfg, values: dict, flags: dict):
     from agents.config import FieldError
-    from cli.configs import replace_path
+    from cli.configs import get_path, replace_path
 
     for name, value in values.items():
         for path in flags[name].paths:
@@ -130,9 +157,9 @@ def _apply(cfg, values: dict, flags: dict):
                 cfg = replace_path(cfg, path, value)
             except FieldError as e:
                 raise ConfigError(f"--{name} {e.problem}") from None
-            except AttributeError:
-                raise ConfigError(f"--{name} is not an option of the skill method "
-                                  f"{type(cfg.skills).method!r}") from None
+            except (AttributeError, TypeError):  # no such field in the config this run has
+                raise ConfigError(f"--{name} is not an option of the {path[0]} config "
+                                  f"{type(get_path(cfg, path[:1])).__name__}") from None
     return cfg
 
 

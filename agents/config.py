@@ -60,15 +60,16 @@ def layer_sizes(cfg: Any, name: str, min_layers: int = 1) -> None:
 
 
 def to_dict(cfg: Any) -> dict:
-    """A config as JSON-ready data; a field marked `registry` also records which class it holds
-    (a skill method's config is one of several)."""
+    """A config as JSON-ready data; a field marked `registry` (one of several configs: a skill
+    method's, an agent's) also records which one it holds under its `key` ("method", "algo")."""
     out = {}
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
         if dataclasses.is_dataclass(v):
             d = to_dict(v)
             if "registry" in f.metadata:
-                d = {"method": type(v).method, **d}
+                key = f.metadata["key"]
+                d = {key: getattr(type(v), key), **d}
             out[f.name] = d
         elif isinstance(v, tuple):
             out[f.name] = list(v)
@@ -93,20 +94,21 @@ def from_dict(cls: type[T], data: dict, base: T | None = None, where: str = "") 
     for name, value in data.items():
         f, path = fields[name], f"{where}{name}"
         if "registry" in f.metadata:
-            kwargs[name] = _registered(f.metadata["registry"], value, getattr(base, name), path)
+            kwargs[name] = _registered(f.metadata, value, getattr(base, name), path)
         else:
             kwargs[name] = coerce(hints[name], value, getattr(base, name), path)
     return dataclasses.replace(base, **kwargs)
 
 
-def _registered(lookup, value: Any, base: Any, path: str) -> Any:
-    """A field that holds one of several registered config classes, named by `method`."""
+def _registered(meta: Any, value: Any, base: Any, path: str) -> Any:
+    """A field that holds one of several registered configs, named under meta["key"]; the
+    registry `meta["registry"](name)` gives the config a name starts from."""
     if not isinstance(value, dict):
         raise ConfigError(f"{path} must be a JSON object, got {value!r}")
-    value = dict(value)
-    name = value.pop("method", type(base).method)
-    cls = lookup()(name)
-    return from_dict(cls, value, base if isinstance(base, cls) else cls(), f"{path}.")
+    value, key = dict(value), meta["key"]
+    name = value.pop(key, getattr(type(base), key))
+    start = meta["registry"](name)
+    return from_dict(type(start), value, base if type(base) is type(start) else start, f"{path}.")
 
 
 def coerce(tp: Any, value: Any, base: Any, path: str) -> Any:

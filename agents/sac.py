@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -23,6 +24,8 @@ _LOG2 = math.log(2.0)
 
 @dataclass(frozen=True)
 class SACConfig:
+    algo: ClassVar[str] = "sac"
+
     hidden: tuple[int, ...] = (256, 256)
     """hidden layer sizes of the actor and of each critic"""
     actor_lr: float = field(default=3e-4, metadata={"group": "lr"})
@@ -131,6 +134,8 @@ def _adam(params, lr: float) -> torch.optim.Adam:
 class SAC:
     """Owns the actor, the twin critics and their targets, log_alpha and the optimizers."""
 
+    Config = SACConfig
+
     def __init__(self, obs_dim: int, action_dim: int, cfg: SACConfig, device: str = "cpu"):
         self.cfg = cfg
         self.device = torch.device(device)
@@ -211,9 +216,12 @@ class SAC:
             "critic_target": self.critic_target.state_dict(),
             "actor_opt": self.actor_opt.state_dict(),
             "critic_opt": self.critic_opt.state_dict(),
-            "log_alpha": self.log_alpha.detach().clone(),
             "n_updates": self.n_updates,
         }
+        # A fixed temperature comes from the config; its log is -inf when it is 0, which the
+        # loop's check for diverged parameters would take for one.
+        if math.isfinite(self.log_alpha.item()):
+            state["log_alpha"] = self.log_alpha.detach().clone()
         if self.alpha_opt is not None:
             state["alpha_opt"] = self.alpha_opt.state_dict()
         return state
@@ -224,11 +232,17 @@ class SAC:
         self.critic_target.load_state_dict(state["critic_target"])
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.critic_opt.load_state_dict(state["critic_opt"])
-        with torch.no_grad():
-            self.log_alpha.copy_(state["log_alpha"])
-        if self.alpha_opt is not None:
+        if self.learn_alpha:
+            with torch.no_grad():
+                self.log_alpha.copy_(state["log_alpha"])
             self.alpha_opt.load_state_dict(state["alpha_opt"])
         self.n_updates = int(state["n_updates"])
+
+    @classmethod
+    def build(cls, obs_dim: int, action_space, cfg: SACConfig, device: str = "cpu") -> SAC:
+        from agents.registry import require_box
+
+        return cls(obs_dim, require_box(action_space, "SAC"), cfg, device)
 
 
 _METRIC_KEYS = ("train/critic_loss", "train/actor_loss", "train/alpha", "train/entropy", "train/q")

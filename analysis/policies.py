@@ -10,8 +10,8 @@ import numpy as np
 
 from agents.checkpoint import load_checkpoint
 from agents.loop import NoSkills
+from agents.registry import build_agent
 from agents.rundir import RunDirError
-from agents.sac import SAC
 from envs.registry import make_env
 from skills.reuse import FixedSkill
 
@@ -25,12 +25,12 @@ def load_policy(run_dir: str | Path, config, render_size: int = 240
     from analysis.video import video_env
 
     env = video_env(lambda **kw: make_env(config.env_name, **kw), render_size)
-    obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
+    obs_dim = env.observation_space.shape[0]
     # A fine-tuned skill's networks take the skill's one-hot after the observation; how many
     # skills there were is the width of the actor's input beyond the observation.
     skill = getattr(config, "skill", None) if not getattr(config, "scratch", True) else None
     n_skills = state["agent"]["actor"]["trunk.0.weight"].shape[1] - obs_dim if skill is not None else 0
-    agent = SAC(obs_dim + n_skills, action_dim, config.sac)
+    agent = build_agent(config.agent_config, obs_dim + n_skills, env.action_space)
     agent.load_state_dict(state["agent"])
     plugin = FixedSkill(skill, n_skills) if n_skills else NoSkills()
 

@@ -1,4 +1,5 @@
-"""Learning quality of our SAC against Stable-Baselines3 SAC on HalfCheetah-v5.
+"""Learning quality of our SAC against Stable-Baselines3 SAC on HalfCheetah-v5; and of our TD3
+against SB3's TD3, with soft TD3 beside them.
 
 What is measured: for each seed, train for --steps environment steps with identical
 hyperparameters (256x256 actor and critics, batch 256, one gradient step per env step, Adam lr
@@ -12,6 +13,11 @@ off (they would cost time and nothing else); train_s is the training wall time a
 Why: a speed-up is only worth having if the agent still learns as well as a reference
 implementation. Three seeds at 50k steps cannot detect small differences, but catch a broken
 update (a wrong sign, a wrong target, a detached gradient) that would leave returns far apart.
+
+TD3 (`--algo ours-td3 sb3-td3 ours-soft-td3`): both sides with SB3 TD3's defaults where ours
+has the same knob (Adam lr 1e-3, batch 256, tau 0.005, policy delay 2, target noise 0.2 clipped
+at 0.5) and the same 256x256 networks, Gaussian exploration noise 0.1 (SB3 adds none unless
+given; the RL Zoo gives 0.1) and the same random warm-up as SAC. Soft TD3 is ours alone.
 
 Each run appends one row to --out, so runs can go to separate processes (one torch thread
 each) and be aggregated afterwards:
@@ -38,19 +44,27 @@ import torch  # noqa: E402
 
 from agents.loop import LoopConfig, OffPolicyLoop, evaluate_returns  # noqa: E402
 from agents.sac import SAC, SACConfig  # noqa: E402
+from agents.td3 import TD3, TD3Config  # noqa: E402
 from envs.registry import make_env  # noqa: E402
 
 FIELDS = ["algo", "seed", "steps", "eval_return", "eval_return_std", "train_s", "threads", "finished"]
 
 
-def train_ours(env_name: str, seed: int, steps: int, learning_starts: int, run_root: Path):
-    """Train our SAC through the real loop; returns the deterministic policy and train time."""
+def train_ours(env_name: str, seed: int, steps: int, learning_starts: int, run_root: Path,
+               algo: str = "sac"):
+    """Train our SAC, TD3 or soft TD3 through the real loop; returns the deterministic policy
+    and the train time."""
     env = make_env(env_name, seed=seed)
     obs_dim, action_dim = env.observation_space.shape[0], env.action_space.shape[0]
-    sac_cfg = SACConfig(hidden=(256, 256), actor_lr=3e-4, critic_lr=3e-4, alpha_lr=3e-4, gamma=0.99,
-                        tau=0.005, batch_size=256, gradient_steps=1, learning_starts=learning_starts,
-                        buffer_size=1_000_000)
-    agent = SAC(obs_dim, action_dim, sac_cfg)
+    torch.manual_seed(seed)
+    if algo == "sac":
+        sac_cfg = SACConfig(hidden=(256, 256), actor_lr=3e-4, critic_lr=3e-4, alpha_lr=3e-4, gamma=0.99,
+                            tau=0.005, batch_size=256, gradient_steps=1, learning_starts=learning_starts,
+                            buffer_size=1_000_000)
+        agent = SAC(obs_dim, action_dim, sac_cfg)
+    else:
+        agent = TD3(obs_dim, action_dim, TD3Config(soft=algo == "soft-td3", hidden=(256, 256),
+                                                   learning_starts=learning_starts))
     loop_cfg = LoopConfig(total_steps=steps, eval_every=steps, log_every=1000, checkpoint_every=steps,
                           seed=seed, progress=False)
     run_dir = tempfile.mkdtemp(prefix=f"ours_s{seed}_", dir=run_root)
@@ -61,14 +75,26 @@ def train_ours(env_name: str, seed: int, steps: int, learning_starts: int, run_r
     return loop.policy, time.perf_counter() - t0
 
 
-def train_sb3(env_name: str, seed: int, steps: int, learning_starts: int):
-    from stable_baselines3 import SAC as SB3SAC
-
+def train_sb3(env_name: str, seed: int, steps: int, learning_starts: int, algo: str = "sac"):
     env = make_env(env_name, seed=seed)
-    model = SB3SAC("MlpPolicy", env, learning_rate=3e-4, buffer_size=1_000_000,
-                   learning_starts=learning_starts, batch_size=256, tau=0.005, gamma=0.99,
-                   train_freq=1, gradient_steps=1, ent_coef="auto", target_entropy="auto",
-                   policy_kwargs=dict(net_arch=[256, 256]), seed=seed, device="cpu", verbose=0)
+    if algo == "sac":
+        from stable_baselines3 import SAC as SB3SAC
+
+        model = SB3SAC("MlpPolicy", env, learning_rate=3e-4, buffer_size=1_000_000,
+                       learning_starts=learning_starts, batch_size=256, tau=0.005, gamma=0.99,
+                       train_freq=1, gradient_steps=1, ent_coef="auto", target_entropy="auto",
+                       policy_kwargs=dict(net_arch=[256, 256]), seed=seed, device="cpu", verbose=0)
+    else:
+        from stable_baselines3 import TD3 as SB3TD3
+        from stable_baselines3.common.noise import NormalActionNoise
+
+        dim = env.action_space.shape[0]
+        noise = NormalActionNoise(np.zeros(dim), 0.1 * np.ones(dim))
+        model = SB3TD3("MlpPolicy", env, learning_rate=1e-3, buffer_size=1_000_000,
+                       learning_starts=learning_starts, batch_size=256, tau=0.005, gamma=0.99,
+                       train_freq=1, gradient_steps=1, policy_delay=2, target_policy_noise=0.2,
+                       target_noise_clip=0.5, action_noise=noise,
+                       policy_kwargs=dict(net_arch=[256, 256]), seed=seed, device="cpu", verbose=0)
     t0 = time.perf_counter()
     model.learn(total_timesteps=steps)
     elapsed = time.perf_counter() - t0
@@ -80,10 +106,13 @@ def train_sb3(env_name: str, seed: int, steps: int, learning_starts: int):
 
 
 def run_one(args: argparse.Namespace, algo: str, seed: int) -> dict:
-    if algo == "ours":
-        policy, train_s = train_ours(args.env, seed, args.steps, args.learning_starts, args.run_root)
+    side, _, agent = algo.partition("-")
+    agent = agent or "sac"
+    if side == "ours":
+        policy, train_s = train_ours(args.env, seed, args.steps, args.learning_starts, args.run_root,
+                                     agent)
     else:
-        policy, train_s = train_sb3(args.env, seed, args.steps, args.learning_starts)
+        policy, train_s = train_sb3(args.env, seed, args.steps, args.learning_starts, agent)
     eval_env = make_env(args.env, seed=seed + 10_000)
     ev = evaluate_returns(eval_env, policy, args.eval_episodes)
     return {"algo": algo, "seed": seed, "steps": args.steps, "eval_return": f"{ev['eval/return']:.1f}",
@@ -106,16 +135,16 @@ def summarize(paths: list[Path]) -> None:
     for p in paths:
         with p.open() as f:
             rows += list(csv.DictReader(f))
-    print(f"{'algo':<6} {'seed':>4} {'steps':>7} {'return':>9} {'train_s':>8}")
+    print(f"{'algo':<13} {'seed':>4} {'steps':>7} {'return':>9} {'train_s':>8}")
     for r in sorted(rows, key=lambda r: (r["algo"], int(r["seed"]))):
-        print(f"{r['algo']:<6} {r['seed']:>4} {r['steps']:>7} {float(r['eval_return']):>9.1f} "
+        print(f"{r['algo']:<13} {r['seed']:>4} {r['steps']:>7} {float(r['eval_return']):>9.1f} "
               f"{r['train_s']:>8}")
     print()
     for algo in sorted({r["algo"] for r in rows}):
         ret = np.array([float(r["eval_return"]) for r in rows if r["algo"] == algo])
         t = np.array([float(r["train_s"]) for r in rows if r["algo"] == algo])
         std = ret.std(ddof=1) if len(ret) > 1 else float("nan")
-        print(f"{algo:<6} n={len(ret)}  eval return mean {ret.mean():8.1f}  std {std:7.1f} (ddof=1)  "
+        print(f"{algo:<13} n={len(ret)}  eval return mean {ret.mean():8.1f}  std {std:7.1f} (ddof=1)  "
               f"mean train time {t.mean():6.0f} s")
 
 
@@ -124,7 +153,9 @@ def main() -> None:
     p.add_argument("--env", default="HalfCheetah-v5")
     p.add_argument("--steps", type=int, default=50_000, help="environment steps per run")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--algo", choices=["ours", "sb3", "both"], default="both")
+    p.add_argument("--algo", nargs="+", default=["ours", "sb3"],
+                   choices=["ours", "sb3", "ours-td3", "sb3-td3", "ours-soft-td3"],
+                   help="ours and sb3 are SAC")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--learning-starts", type=int, default=5_000)
     p.add_argument("--eval-episodes", type=int, default=10)
@@ -140,7 +171,7 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     args.run_root.mkdir(parents=True, exist_ok=True)
-    algos = ["ours", "sb3"] if args.algo == "both" else [args.algo]
+    algos = args.algo
     for seed in args.seeds:
         for algo in algos:
             row = run_one(args, algo, seed)

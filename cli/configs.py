@@ -26,10 +26,32 @@ from skills.diayn import DIAYNConfig
 SCHEMA_VERSION = 1
 
 
-def _skill_configs():
+def _skill_method(name: str):
     from skills.registry import config_class
 
-    return config_class
+    return config_class(name)()
+
+
+def _skill_methods() -> list[str]:
+    from skills.registry import METHODS
+
+    return list(METHODS)
+
+
+def _agent(name: str):
+    from agents.registry import agent_config
+
+    return agent_config(name)
+
+
+def _agents() -> list[str]:
+    from agents.registry import algo_names
+
+    return algo_names()
+
+
+SKILLS = {"registry": _skill_method, "key": "method", "names": _skill_methods}
+AGENT = {"registry": _agent, "key": "algo", "names": _agents}
 
 
 @dataclass(frozen=True)
@@ -68,7 +90,12 @@ class TrainConfig(_Run):
     env: str = "HalfCheetah-v5"
     """the environment's registry name (envs.registry.env_names())"""
     loop: LoopConfig = LoopConfig(total_steps=100_000)
-    sac: SACConfig = SACConfig()
+    agent: Any = field(default=SACConfig(), metadata=AGENT)
+    """the agent's config; `algo` names it: sac, td3, soft-td3, ddpg, soft-ddpg"""
+
+    @property
+    def agent_config(self) -> Any:
+        return self.agent
 
 
 @dataclass(frozen=True)
@@ -80,8 +107,12 @@ class PretrainConfig(_Run):
     """the environment's registry name (envs.registry.env_names())"""
     loop: LoopConfig = LoopConfig(total_steps=25_000, eval_episodes=1)
     sac: SACConfig = SACConfig(learning_starts=2_000)
-    skills: Any = field(default=DIAYNConfig(), metadata={"registry": _skill_configs})
+    skills: Any = field(default=DIAYNConfig(), metadata=SKILLS)
     """the skill method's config; `method` names it (skills/registry.py)"""
+
+    @property
+    def agent_config(self) -> Any:
+        return self.sac
 
 
 @dataclass(frozen=True)
@@ -108,6 +139,10 @@ class FinetuneConfig(_Reuse):
     loop: LoopConfig = LoopConfig(total_steps=50_000)
     sac: SACConfig = SACConfig(learning_starts=1_000)
 
+    @property
+    def agent_config(self) -> Any:
+        return self.sac
+
     def __post_init__(self):
         super().__post_init__()
         non_negative(self, "skill")
@@ -132,6 +167,14 @@ class HierarchyConfig(_Reuse):
     loop: LoopConfig = LoopConfig(total_steps=20_000)
     agent: DiscreteConfig = DiscreteConfig()
     """the controller; its gamma is per robot step"""
+
+    @property
+    def agent_config(self) -> Any:
+        # gamma is per robot step; a choice spans k of them, so the controller discounts a
+        # transition by gamma^k (the semi-MDP Bellman equation of options, Sutton, Precup &
+        # Singh 1999). With gamma per choice the horizon is k times too long, and the entropy
+        # bonus gathered over it outweighs a sparse goal that ends the episode.
+        return dataclasses.replace(self.agent, gamma=self.agent.gamma ** self.steps_per_skill)
 
     def __post_init__(self):
         super().__post_init__()
@@ -203,9 +246,10 @@ def migrate(data: dict) -> dict:
     loop = dict(old.get("loop", {}), seed=old.get("seed", old.get("loop", {}).get("seed", 0)))
     new: dict[str, Any] = {"version": 1, "command": command, "device": old.get("device", "cpu"),
                            "threads": old.get("threads", 0), "loop": loop}
-    if command in ("train", "pretrain"):
-        new["env"], new["sac"] = old["env"], old.get("sac", {})
+    if command == "train":
+        new["env"], new["agent"] = old["env"], {"algo": "sac", **old.get("sac", {})}
     if command == "pretrain":
+        new["env"], new["sac"] = old["env"], old.get("sac", {})
         new["skills"] = {"method": "diayn", **extra.get("diayn", {})}
     if command in ("finetune", "hierarchy"):
         new["task"], new["skills_from"] = old["env"], extra["skills_from"]

@@ -59,11 +59,12 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def command_flags(cfg_cls: type, method_configs: tuple[type, ...] = ()) -> dict[str, Flag]:
-    """The flags of command config `cfg_cls`; `method_configs` are the config classes a
-    `registry` field (the skill method) may hold: the flags of all of them are offered."""
+def command_flags(cfg_cls: type) -> dict[str, Flag]:
+    """The flags of command config `cfg_cls`. A `registry` field (the skill method, the agent)
+    may hold one of several configs: the flags of all of them are offered, one flag per field
+    name, and a field whose default differs between them shows no default."""
     flags: dict[str, Flag] = {}
-    _walk(cfg_cls, cfg_cls(), (), flags, method_configs)
+    _walk(cfg_cls, cfg_cls(), (), flags)
     groups: dict[str, list[Flag]] = {}
     for f in list(flags.values()):
         group = _meta(f).get("group")
@@ -81,8 +82,7 @@ def _meta(flag: Flag) -> dict:
     return dict(next(f for f in dataclasses.fields(cls) if f.name == name).metadata)
 
 
-def _walk(cls: type, default: Any, prefix: tuple[str, ...], flags: dict[str, Flag],
-          method_configs: tuple[type, ...]) -> None:
+def _walk(cls: type, default: Any, prefix: tuple[str, ...], flags: dict[str, Flag]) -> None:
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
     for f in dataclasses.fields(cls):
@@ -90,18 +90,25 @@ def _walk(cls: type, default: Any, prefix: tuple[str, ...], flags: dict[str, Fla
             continue
         value = getattr(default, f.name)
         if "registry" in f.metadata:
-            for mc in method_configs:
-                _walk(mc, value if isinstance(value, mc) else mc(), (*prefix, f.name), flags, ())
+            for name in f.metadata["names"]():
+                start = f.metadata["registry"](name)
+                _walk(type(start), value if type(value) is type(start) else start,
+                      (*prefix, f.name), flags)
             continue
         if dataclasses.is_dataclass(hints[f.name]):
-            _walk(hints[f.name], value, (*prefix, f.name), flags, method_configs)
+            _walk(hints[f.name], value, (*prefix, f.name), flags)
             continue
         name = f.metadata.get("flag", f.name).replace("_", "-")
         path = (*prefix, f.name)
         if name in flags:
-            if flags[name].paths == (path,):
-                continue  # the same field of two skill methods' configs
-            raise RuntimeError(f"flag --{name} would set both {flags[name].paths} and {path}")
+            old = flags[name]
+            if old.paths != (path,):
+                raise RuntimeError(f"flag --{name} would set both {old.paths} and {path}")
+            if (cls, f.name) not in old.owners:  # the same field of another registered config
+                flags[name] = dataclasses.replace(
+                    old, owners=(*old.owners, (cls, f.name)),
+                    default=old.default if old.default == value else None)
+            continue
         flags[name] = Flag(name, (path,), hints[f.name], value, docs.get(f.name, ""), ((cls, f.name),))
 
 

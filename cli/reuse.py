@@ -104,18 +104,12 @@ def hierarchy(cfg: HierarchyConfig, run_dir: str | Path, resume: bool = False) -
         raise ConfigError(f"skill_rotations: {e}") from None
     if cfg.controller_obs != "full":
         _check_controller_obs(cfg.task, cfg.controller_obs)
-    # agent.gamma discounts one robot step; a controller transition spans k of them, so its
-    # discount is gamma^k (the semi-MDP Bellman equation of options, Sutton, Precup & Singh
-    # 1999). With gamma per choice the horizon is k times too long, and the entropy bonus
-    # gathered over it outweighs a sparse goal that ends the episode.
-    agent_cfg = replace(cfg.agent, gamma=cfg.agent.gamma ** cfg.steps_per_skill)
-
     def make_agent(obs_dim: int, space):
         import gymnasium as gym
 
         if not isinstance(space, gym.spaces.Discrete):
             raise ConfigError(f"the controller needs a Discrete action space, got {space}")
-        return SoftQ(obs_dim, int(space.n), agent_cfg, device=cfg.device)
+        return SoftQ(obs_dim, int(space.n), cfg.agent_config, device=cfg.device)
 
     return run_training(cfg, run_dir, resume, wrap_env=lambda env: hierarchy_env(env, lib, cfg),
                         make_agent=make_agent)

@@ -51,7 +51,8 @@ def run_training(cfg: Any, run_dir: str | Path, resume: bool = False, *,
     `make_plugin(env, eval_env)` returns (plugin, evaluate or None) for skill methods;
     `init_agent(agent)` sets a new agent's weights (fine-tuning starts from pretrained ones);
     `wrap_env(env)` wraps train and eval envs (the hierarchy's SkillEnv);
-    `make_agent(obs_dim, action_space)` replaces SAC (the hierarchy's discrete agent)."""
+    `make_agent(obs_dim, action_space)` replaces the agent `cfg.agent_config` names (the
+    hierarchy's discrete agent)."""
     from agents.rundir import hold_run_dir
 
     with hold_run_dir(run_dir):
@@ -82,7 +83,7 @@ def _run(cfg, run_dir: Path, resume: bool, make_plugin, init_agent, wrap_env, ma
         def evaluate(policy):
             return evaluate_returns(eval_env, policy, cfg.loop.eval_episodes)
     obs_dim = env.observation_space.shape[0] + (plugin.skill_dim if plugin else 0)
-    agent = (make_agent or _sac(cfg))(obs_dim, env.action_space)
+    agent = (make_agent or _agent(cfg))(obs_dim, env.action_space)
     if init_agent is not None:
         init_agent(agent)
     write_config(run_dir, to_json(cfg))
@@ -94,21 +95,16 @@ def _run(cfg, run_dir: Path, resume: bool, make_plugin, init_agent, wrap_env, ma
     return final
 
 
-def _sac(cfg) -> Callable:
+def _agent(cfg) -> Callable:
     def make(obs_dim: int, action_space):
-        import gymnasium as gym
-
         from agents.memory import check_fits
-        from agents.sac import SAC
+        from agents.registry import build_agent
 
-        if not isinstance(action_space, gym.spaces.Box):
-            raise ConfigError(f"SAC needs a continuous (Box) action space; {cfg.env_name} has "
-                              f"{action_space}: pick an env with continuous actions")
         # The first layers of actor, twin critics and their targets (5 copies), with the
         # gradients and Adam's two moments of the trained 3: 14 float32 copies.
-        check_fits(56 * obs_dim * cfg.sac.hidden[0], f"networks over a {obs_dim}-entry input",
+        check_fits(56 * obs_dim * cfg.agent_config.hidden[0], f"networks over a {obs_dim}-entry input",
                    "use fewer --skills or smaller --hidden")
-        return SAC(obs_dim, action_space.shape[0], cfg.sac, device=cfg.device)
+        return build_agent(cfg.agent_config, obs_dim, action_space, device=cfg.device)
     return make
 
 

@@ -15,6 +15,7 @@ from agents.config import ConfigError
 from agents.discrete import DiscreteConfig
 from agents.loop import LoopConfig
 from agents.sac import SACConfig
+from agents.td3 import TD3Config
 from cli.configs import (
     COMMANDS,
     FinetuneConfig,
@@ -35,7 +36,8 @@ TINY = ["--env", "Pendulum-v1", "--learning-starts", "100", "--hidden", "16", "1
 
 NON_DEFAULT = [
     TrainConfig(env="Pendulum-v1", threads=1, loop=LoopConfig(total_steps=7, eval_every=3, seed=4),
-                sac=SACConfig(hidden=(3, 5), alpha=0.2, target_entropy=-1.5)),
+                agent=SACConfig(hidden=(3, 5), alpha=0.2, target_entropy=-1.5)),
+    TrainConfig(agent=TD3Config(soft=True, n_critics=1, policy_delay=3)),
     PretrainConfig(env="Ant-v5", skills=DIAYNConfig(n_skills=5, feature="com_vxy", hidden=(9,),
                                                     skill_steps=100)),
     FinetuneConfig(skills_from="runs/a", task="PointMassGoal-v0", scratch=True, skill=3),
@@ -109,7 +111,11 @@ def test_flags_are_the_fields_with_their_docstrings():
     assert "--disc-hidden" in help_text and "--lr" in help_text
     hier = build_parser()._subparsers._group_actions[0].choices["hierarchy"].format_help()
     assert "--controller-obs" not in hier and "--steps-per-skill" in hier
-    assert _config("train", "--lr", "0.01").sac == SACConfig(actor_lr=0.01, critic_lr=0.01, alpha_lr=0.01)
+    assert _config("train", "--lr", "0.01").agent == SACConfig(actor_lr=0.01, critic_lr=0.01, alpha_lr=0.01)
+    # --algo picks the agent's config, a variant sets what makes it one, flags still apply
+    ddpg = _config("train", "--algo", "ddpg", "--tau", "0.01").agent
+    assert ddpg == TD3Config(n_critics=1, policy_delay=1, target_noise=0.0, tau=0.01)
+    assert _config("train", "--algo", "soft-td3").agent == TD3Config(soft=True)
 
 
 def test_resume_refuses_a_changed_setting_and_takes_a_longer_budget(tmp_path, capsys):
@@ -151,6 +157,8 @@ BAD_INPUT = [
     (["hierarchy", "--task", "PointMassGoal-v0", "--steps-per-skill", "0"], "--steps-per-skill must be > 0"),
     (["finetune", "--task", "PointMassGoal-v0"], "needs --skills-from and --task"),
     (["train", "--config", "/nonexistent/c.json"], "cannot read config file"),
+    (["train", "--soft"], "--soft is not an option of the agent config SACConfig"),
+    (["train", "--algo", "td3", "--env", "CartPole-v1"], "TD3 needs a continuous (Box) action space"),
 ]
 
 
@@ -167,7 +175,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     ('{"loop": {"total_stepz": 5}}', "unknown field 'loop.total_stepz'; valid fields there: total_steps"),
     ('{"loop": {"total_steps": "many"}}', "loop.total_steps must be int, got 'many'"),
     ('{"command": "pretrain"}', "is a 'pretrain' config, not a 'train' one"),
-    ('{"sac": {"gamma": 1.5}}', "gamma must be in [0, 1)"),
+    ('{"agent": {"gamma": 1.5}}', "gamma must be in [0, 1)"),
+    ('{"agent": {"algo": "ppo"}}', "unknown algorithm 'ppo'; valid: sac, td3"),
 ])
 def test_bad_config_file_is_one_line(tmp_path, capsys, content, message):
     path = tmp_path / "c.json"
