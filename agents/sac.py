@@ -23,8 +23,9 @@ _LOG2 = math.log(2.0)
 
 
 @dataclass(frozen=True)
-class SACConfig:
-    algo: ClassVar[str] = "sac"
+class ActorCriticConfig:
+    """What SAC and TD3 share: the networks, their optimisers, replay, and a temperature (TD3's
+    soft variants use it too)."""
 
     hidden: tuple[int, ...] = (256, 256)
     """hidden layer sizes of the actor and of each critic"""
@@ -37,7 +38,7 @@ class SACConfig:
     gamma: float = 0.99
     """discount factor"""
     tau: float = 0.005
-    """Polyak averaging coefficient of the target critics"""
+    """Polyak averaging coefficient of the target networks"""
     batch_size: int = 256
     """transitions per gradient step"""
     gradient_steps: int = 1
@@ -52,16 +53,26 @@ class SACConfig:
     """initial temperature when it is learned"""
     target_entropy: float | None = None
     """entropy target for the learned temperature; None means -dim(A)"""
-    target_update_interval: int = 1
-    """gradient steps between Polyak updates of the target critics"""
 
     def __post_init__(self):
         layer_sizes(self, "hidden")  # the twin critic needs a hidden layer to batch over
         positive(self, "actor_lr", "critic_lr", "alpha_lr", "batch_size", "gradient_steps",
-                 "buffer_size", "init_alpha", "target_update_interval")
+                 "buffer_size", "init_alpha")
         non_negative(self, "learning_starts", "alpha")
         check(self, "gamma", 0 <= self.gamma < 1, "must be in [0, 1)")
         check(self, "tau", 0 < self.tau <= 1, "must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class SACConfig(ActorCriticConfig):
+    algo: ClassVar[str] = "sac"
+
+    target_update_interval: int = 1
+    """gradient steps between Polyak updates of the target critics"""
+
+    def __post_init__(self):
+        super().__post_init__()
+        positive(self, "target_update_interval")
 
 
 # ---------------------------------------------------------------- the math, as pure functions
@@ -131,6 +142,20 @@ def _adam(params, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, fused=True)
 
 
+def temperature(cfg: ActorCriticConfig, action_dim: int, device: torch.device, fixed: float | None = None
+                ) -> tuple[bool, torch.Tensor, torch.optim.Adam | None, float]:
+    """(learned?, log_alpha, its optimizer or None, the entropy target) from `cfg`: alpha learned
+    from cfg.init_alpha when cfg.alpha is None, else fixed at cfg.alpha (or at `fixed`, which an
+    agent without an entropy term passes as 0)."""
+    value = fixed if fixed is not None else cfg.alpha
+    learn = value is None
+    init = cfg.init_alpha if learn else value
+    # alpha = 0 is plain (hard) RL: log 0 = -inf, and exp(-inf) gives back exactly 0.
+    log_alpha = torch.tensor(math.log(init) if init > 0 else -math.inf, device=device, requires_grad=learn)
+    target = float(-action_dim if cfg.target_entropy is None else cfg.target_entropy)
+    return learn, log_alpha, _adam([log_alpha], cfg.alpha_lr) if learn else None, target
+
+
 class SAC:
     """Owns the actor, the twin critics and their targets, log_alpha and the optimizers."""
 
@@ -146,13 +171,8 @@ class SAC:
         self.critic_target.requires_grad_(False)
         self.actor_opt = _adam(self.actor.parameters(), cfg.actor_lr)
         self.critic_opt = _adam(self.critic.parameters(), cfg.critic_lr)
-        self.learn_alpha = cfg.alpha is None
-        init = cfg.init_alpha if self.learn_alpha else cfg.alpha
-        # alpha = 0 is plain (hard) RL: log 0 = -inf, and exp(-inf) gives back exactly 0.
-        self.log_alpha = torch.tensor(math.log(init) if init > 0 else -math.inf, device=self.device,
-                                      requires_grad=self.learn_alpha)
-        self.alpha_opt = _adam([self.log_alpha], cfg.alpha_lr) if self.learn_alpha else None
-        self.target_entropy = float(-action_dim if cfg.target_entropy is None else cfg.target_entropy)
+        self.learn_alpha, self.log_alpha, self.alpha_opt, self.target_entropy = temperature(
+            cfg, action_dim, self.device)
         self._online = list(self.critic.parameters())
         self._target = list(self.critic_target.parameters())
         self.n_updates = 0

@@ -12,7 +12,6 @@ the Gaussian's spread removed it is TD3 (tests/test_td3.py checks the actor loss
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -20,9 +19,17 @@ import numpy as np
 import torch
 
 from agents.buffer import Batch
-from agents.config import check, layer_sizes, non_negative, positive
+from agents.config import non_negative, positive
 from agents.nets import Actor, TwinCritic
-from agents.sac import alpha_loss, critic_loss, polyak_update, sample_action
+from agents.sac import (
+    ActorCriticConfig,
+    _adam,
+    alpha_loss,
+    critic_loss,
+    polyak_update,
+    sample_action,
+    temperature,
+)
 
 # The four variants of one algorithm: `--algo NAME` starts from these settings.
 VARIANTS = {
@@ -34,9 +41,13 @@ VARIANTS = {
 
 
 @dataclass(frozen=True)
-class TD3Config:
+class TD3Config(ActorCriticConfig):
     algo: ClassVar[str] = "td3"
 
+    # TD3's and SB3's learning rate; the rest of the shared fields keep SAC's defaults.
+    actor_lr: float = field(default=1e-3, metadata={"group": "lr"})
+    critic_lr: float = field(default=1e-3, metadata={"group": "lr"})
+    alpha_lr: float = field(default=1e-3, metadata={"group": "lr"})
     soft: bool = False
     """maximum entropy: a tanh-Gaussian actor and the entropy bonus in the target (soft TD3)"""
     n_critics: int = 2
@@ -49,40 +60,11 @@ class TD3Config:
     """the target noise is clipped to +-this"""
     exploration_noise: float = 0.1
     """std of the Gaussian noise on a deterministic actor's actions while training"""
-    hidden: tuple[int, ...] = (256, 256)
-    """hidden layer sizes of the actor and of each critic"""
-    actor_lr: float = field(default=1e-3, metadata={"group": "lr"})
-    """Adam learning rate of the actor"""
-    critic_lr: float = field(default=1e-3, metadata={"group": "lr"})
-    """Adam learning rate of the critics"""
-    alpha_lr: float = field(default=1e-3, metadata={"group": "lr"})
-    """Adam learning rate of log_alpha (soft variants)"""
-    gamma: float = 0.99
-    """discount factor"""
-    tau: float = 0.005
-    """Polyak averaging coefficient of the target actor and critics"""
-    batch_size: int = 256
-    """transitions per gradient step"""
-    gradient_steps: int = 1
-    """gradient steps per environment step"""
-    learning_starts: int = 5000
-    """environment steps of uniform random actions before the first update"""
-    buffer_size: int = 1_000_000
-    """replay buffer capacity"""
-    alpha: float | None = None
-    """soft variants: a fixed temperature; None learns log_alpha"""
-    init_alpha: float = 1.0
-    """soft variants: the initial temperature when it is learned"""
-    target_entropy: float | None = None
-    """soft variants: the entropy target; None means -dim(A)"""
 
     def __post_init__(self):
-        layer_sizes(self, "hidden")
-        positive(self, "n_critics", "policy_delay", "actor_lr", "critic_lr", "alpha_lr", "batch_size",
-                 "gradient_steps", "buffer_size", "init_alpha")
-        non_negative(self, "target_noise", "noise_clip", "exploration_noise", "learning_starts", "alpha")
-        check(self, "gamma", 0 <= self.gamma < 1, "must be in [0, 1)")
-        check(self, "tau", 0 < self.tau <= 1, "must be in (0, 1]")
+        super().__post_init__()
+        positive(self, "n_critics", "policy_delay")
+        non_negative(self, "target_noise", "noise_clip", "exploration_noise")
 
 
 # ---------------------------------------------------------------- the math, as pure functions
@@ -130,15 +112,10 @@ class TD3:
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic = TwinCritic(obs_dim, action_dim, cfg.hidden, n_critics=cfg.n_critics).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg.actor_lr, fused=True)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr, fused=True)
-        self.learn_alpha = cfg.soft and cfg.alpha is None
-        init = (cfg.init_alpha if self.learn_alpha else cfg.alpha or 0.0) if cfg.soft else 0.0
-        self.log_alpha = torch.tensor(math.log(init) if init > 0 else -math.inf, device=self.device,
-                                      requires_grad=self.learn_alpha)
-        self.alpha_opt = (torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr, fused=True)
-                          if self.learn_alpha else None)
-        self.target_entropy = float(-action_dim if cfg.target_entropy is None else cfg.target_entropy)
+        self.actor_opt = _adam(self.actor.parameters(), cfg.actor_lr)
+        self.critic_opt = _adam(self.critic.parameters(), cfg.critic_lr)
+        self.learn_alpha, self.log_alpha, self.alpha_opt, self.target_entropy = temperature(
+            cfg, action_dim, self.device, fixed=None if cfg.soft else 0.0)
         self._online = list(self.critic.parameters()) + list(self.actor.parameters())
         self._target = list(self.critic_target.parameters()) + list(self.actor_target.parameters())
         self.n_updates = 0
