@@ -26,9 +26,10 @@ def require_box(action_space: gym.Space, agent: str) -> int:
 
 def _agents() -> dict[str, type]:
     from agents.sac import SAC
+    from agents.sql import SoftQLearning
     from agents.td3 import TD3
 
-    return {"sac": SAC, "td3": TD3}
+    return {"sac": SAC, "td3": TD3, "sql": SoftQLearning}
 
 
 def _variants() -> dict[str, Any]:
