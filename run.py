@@ -152,14 +152,18 @@ def _apply(cfg, values: dict, flags: dict):
     from cli.configs import get_path, replace_path
 
     for name, value in values.items():
+        applied = 0
         for path in flags[name].paths:
             try:
-                cfg = replace_path(cfg, path, value)
+                cfg, applied = replace_path(cfg, path, value), applied + 1
             except FieldError as e:
                 raise ConfigError(f"--{name} {e.problem}") from None
-            except (AttributeError, TypeError):  # no such field in the config this run has
-                raise ConfigError(f"--{name} is not an option of the {path[0]} config "
-                                  f"{type(get_path(cfg, path[:1])).__name__}") from None
+            except (AttributeError, TypeError):  # a field of a config this run does not have
+                continue
+        if not applied:  # a group flag (--lr) sets the fields that the run's configs have
+            path = flags[name].paths[0]
+            raise ConfigError(f"--{name} is not an option of the {path[0]} config "
+                              f"{type(get_path(cfg, path[:1])).__name__}")
     return cfg
 
 

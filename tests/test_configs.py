@@ -15,6 +15,7 @@ from agents.config import ConfigError
 from agents.discrete import DiscreteConfig
 from agents.loop import LoopConfig
 from agents.sac import SACConfig
+from agents.sql import SQLConfig
 from agents.td3 import TD3Config
 from cli.configs import (
     COMMANDS,
@@ -116,6 +117,10 @@ def test_flags_are_the_fields_with_their_docstrings():
     ddpg = _config("train", "--algo", "ddpg", "--tau", "0.01").agent
     assert ddpg == TD3Config(n_critics=1, policy_delay=1, target_noise=0.0, tau=0.01)
     assert _config("train", "--algo", "soft-td3").agent == TD3Config(soft=True)
+    # a group flag sets the fields of whichever agent runs; a field the agent lacks is an error
+    assert _config("train", "--algo", "sql", "--lr", "0.01").agent == SQLConfig(q_lr=0.01, policy_lr=0.01)
+    with pytest.raises(ConfigError, match="--q-lr is not an option of the agent config SACConfig"):
+        _config("train", "--q-lr", "0.01")
 
 
 def test_resume_refuses_a_changed_setting_and_takes_a_longer_budget(tmp_path, capsys):
