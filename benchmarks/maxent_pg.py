@@ -1,0 +1,86 @@
+"""The deep maximum-entropy policy gradient (agents/pg.py) on CartPole-v1, and its temperature.
+
+What is measured: REINFORCE on the soft return with a value baseline, PGConfig's defaults
+(5000 env steps per update, 60 updates: 300k steps), for every --alphas value and every --seeds
+seed; after training, the mean return of 20 episodes of the stochastic policy (the maxent
+policy is the stochastic one) and its entropy. The target is a mean >= 475 over 3 seeds at the
+default alpha; the other alphas show the notes' trade-off between reward and entropy. The
+learning curves (batch return and policy entropy per update, the mean over seeds) are drawn
+into --out.
+
+    python benchmarks/maxent_pg.py --seeds 0 1 2 --alphas 0 0.01 0.1 1 --out /tmp/maxent_pg.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from agents.pg import PGConfig, evaluate_policy, train_maxent_pg
+
+
+def run(alpha: float, seed: int, cfg: PGConfig, episodes: int) -> tuple[pd.DataFrame, dict]:
+    curve = []
+    t0 = time.perf_counter()
+    policy = train_maxent_pg(gym.make("CartPole-v1"), dataclasses.replace(cfg, alpha=alpha), seed,
+                             on_iteration=lambda i, m: curve.append({"iteration": i + 1, **m}))
+    seconds = time.perf_counter() - t0
+    score = evaluate_policy(gym.make("CartPole-v1"), policy, episodes, seed=10_000 + seed)
+    row = {"alpha": alpha, "seed": seed, "eval_return": score,
+           "final_entropy": curve[-1]["train/entropy"], "train_s": seconds}
+    return pd.DataFrame(curve).assign(alpha=alpha, seed=seed), row
+
+
+def draw(curves: pd.DataFrame, out: Path) -> Path:
+    fig = Figure(layout="constrained", figsize=(10, 4))
+    ax_r, ax_h = fig.subplots(1, 2)
+    for alpha, group in curves.groupby("alpha"):
+        mean = group.groupby("iteration")[["train/episode_return", "train/entropy"]].mean()
+        ax_r.plot(mean.index, mean["train/episode_return"], label=f"alpha {alpha:g}")
+        ax_h.plot(mean.index, mean["train/entropy"], label=f"alpha {alpha:g}")
+    ax_r.set(xlabel="update", ylabel="batch mean episode return", title="CartPole-v1 return")
+    ax_h.set(xlabel="update", ylabel="policy entropy (nats)", title=f"entropy (uniform: {np.log(2):.3f})")
+    ax_r.legend()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120, facecolor="white")
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--alphas", type=float, nargs="+", default=[0.0, PGConfig.alpha, 0.1, 1.0])
+    p.add_argument("--iterations", type=int, default=PGConfig.iterations)
+    p.add_argument("--batch-steps", type=int, default=PGConfig.batch_steps)
+    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--out", type=Path, default=Path("maxent_pg.png"))
+    a = p.parse_args()
+    torch.set_num_threads(1)
+    cfg = PGConfig(iterations=a.iterations, batch_steps=a.batch_steps)
+    print(f"CartPole-v1, {cfg.iterations} updates of {cfg.batch_steps} steps, lr {cfg.lr}, "
+          f"hidden {cfg.hidden}; {a.eval_episodes} stochastic evaluation episodes", flush=True)
+    curves, rows = [], []
+    for alpha in a.alphas:
+        for seed in a.seeds:
+            curve, row = run(alpha, seed, cfg, a.eval_episodes)
+            curves.append(curve)
+            rows.append(row)
+            print(f"alpha {alpha:g} seed {seed}: eval return {row['eval_return']:.1f}, entropy "
+                  f"{row['final_entropy']:.3f}, {row['train_s']:.0f} s", flush=True)
+    table = pd.DataFrame(rows).groupby("alpha").agg(
+        eval_mean=("eval_return", "mean"), eval_min=("eval_return", "min"),
+        entropy=("final_entropy", "mean"), seeds=("seed", "count"))
+    print(table.to_string(float_format=lambda x: f"{x:.3f}"))
+    print(f"figure: {draw(pd.concat(curves), a.out)}")
+
+
+if __name__ == "__main__":
+    main()
