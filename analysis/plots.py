@@ -31,7 +31,8 @@ DPI = 120
 VISITS_CMAP = ListedColormap(colormaps["Blues"](np.linspace(0.2, 1.0, 256)))
 
 
-def _save(fig: Figure, out: PathLike) -> Path:
+def save_figure(fig: Figure, out: PathLike) -> Path:
+    """Write `fig` to `out` (parents made), white behind, at the plots' resolution."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=DPI, facecolor="white")
@@ -72,7 +73,7 @@ def learning_curves(df: pd.DataFrame, metric: str, out: PathLike, group: str = "
     ax = fig.add_subplot()
     _draw_curves(ax, df, metric, group, None, n_boot, seed)
     ax.set_title(f"{metric}: mean and 95% CI over seeds")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def comparison(df: pd.DataFrame, metric: str, out: PathLike, groups: Sequence[str],
@@ -103,7 +104,7 @@ def comparison(df: pd.DataFrame, metric: str, out: PathLike, groups: Sequence[st
     ax_final.set_ylabel(f"final {metric}")
     ax_final.grid(alpha=0.3, axis="y")
     fig.suptitle(" vs ".join(groups) + f": {metric}")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def skill_trajectories(trajs: Sequence[np.ndarray], out: PathLike, title: str | None = None) -> Path:
@@ -138,7 +139,7 @@ def skill_trajectories(trajs: Sequence[np.ndarray], out: PathLike, title: str | 
     ax.legend(frameon=False, fontsize="small", ncol=max(1, len(paths) // 10),
               loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.set_title(title or f"{len(paths)} skills")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def coverage_map(xy_points: np.ndarray, out: PathLike, cell: float = 1.0) -> Path:
@@ -167,7 +168,7 @@ def coverage_map(xy_points: np.ndarray, out: PathLike, cell: float = 1.0) -> Pat
     ax.set_xlabel("x (m)")
     ax.set_ylabel("y (m)")
     ax.set_title(f"coverage: {coverage(xy, cell)} cells of {cell:g} m x {cell:g} m")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def confusion_matrix_plot(matrix: np.ndarray, out: PathLike, title: str | None = None) -> Path:
@@ -192,7 +193,7 @@ def confusion_matrix_plot(matrix: np.ndarray, out: PathLike, title: str | None =
     fig.colorbar(im, ax=ax, label="q(pred | z)", shrink=0.8)
     # The mean of the diagonal is the accuracy only when every skill has as many states.
     ax.set_title(title or f"discriminator confusion, mean per-skill accuracy {np.trace(m) / k:.2f}")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 __all__ = ["bootstrap_ci", "comparison", "confusion_matrix", "confusion_matrix_plot", "coverage",

@@ -25,6 +25,7 @@ import torch
 from matplotlib.figure import Figure
 
 from agents.pg import PGConfig, evaluate_policy, train_maxent_pg
+from analysis.plots import save_figure
 
 
 def run(alpha: float, seed: int, cfg: PGConfig, episodes: int) -> tuple[pd.DataFrame, dict]:
@@ -49,9 +50,7 @@ def draw(curves: pd.DataFrame, out: Path) -> Path:
     ax_r.set(xlabel="update", ylabel="batch mean episode return", title="CartPole-v1 return")
     ax_h.set(xlabel="update", ylabel="policy entropy (nats)", title=f"entropy (uniform: {np.log(2):.3f})")
     ax_r.legend()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120, facecolor="white")
-    return out
+    return save_figure(fig, out)
 
 
 def main() -> None:

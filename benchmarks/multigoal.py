@@ -29,6 +29,7 @@ from matplotlib.patches import Circle
 from agents.loop import LoopConfig, OffPolicyLoop
 from agents.sac import SAC, SACConfig
 from agents.sql import SoftQLearning, SQLConfig
+from analysis.plots import save_figure
 from envs.multigoal import GOAL_RADIUS, GOALS, rollouts
 from envs.registry import make_env
 
@@ -61,9 +62,7 @@ def draw(results: dict[str, tuple[list[np.ndarray], np.ndarray]], out: Path) -> 
         ax.set_aspect("equal")
         ax.set_xlabel("x")
         ax.set_ylabel("y")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120, facecolor="white")
-    return out
+    return save_figure(fig, out)
 
 
 def main() -> None:
