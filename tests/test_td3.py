@@ -94,3 +94,61 @@ def test_learns_pendulum(tmp_path, algo):
     final = float(pd.read_csv(tmp_path / "metrics.csv")["eval/return"].dropna().iloc[-1])
     # A random policy scores about -1200; a swung-up pendulum scores above -200.
     assert final >= -300, final
+
+
+def _copy_sb3_weights(ours: TD3, sb3, action_dim: int, hidden: int) -> None:
+    """Stable-Baselines3's TD3 networks into ours (our actor's mean head is its first half)."""
+    with torch.no_grad():
+        for actor, src in ((ours.actor, sb3.actor), (ours.actor_target, sb3.actor_target)):
+            for i in (0, 2):
+                actor.trunk[i].weight.copy_(src.mu[i].weight)
+                actor.trunk[i].bias.copy_(src.mu[i].bias)
+            actor.trunk[4].weight[:action_dim].copy_(src.mu[4].weight)
+            actor.trunk[4].bias[:action_dim].copy_(src.mu[4].bias)
+        for critic, src in ((ours.critic, sb3.critic), (ours.critic_target, sb3.critic_target)):
+            for c, q in enumerate(src.q_networks):
+                rows = slice(c * hidden, (c + 1) * hidden)
+                critic.first.weight[rows].copy_(q[0].weight)
+                critic.first.bias[rows].copy_(q[0].bias)
+                for layer, i in enumerate((2, 4)):
+                    critic.weights[layer][c].copy_(q[i].weight.T)
+                    critic.biases[layer][c, 0].copy_(q[i].bias)
+
+
+def test_td3_update_is_stable_baselines3s():
+    """An independent implementation as the reference: from the same weights, on the same
+    batches (target noise off, the one random draw), our updates and SB3's TD3.train agree,
+    delay, clipped double Q, Adam and Polyak averaging included."""
+    sb3_td3 = pytest.importorskip("stable_baselines3").TD3
+    import gymnasium as gym
+    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.type_aliases import ReplayBufferSamples
+
+    torch.manual_seed(0)
+    hidden, n, steps = 64, 32, 4
+    sb3 = sb3_td3("MlpPolicy", gym.make("Pendulum-v1"), learning_rate=1e-3, batch_size=n, tau=0.005,
+                  gamma=0.99, policy_delay=2, target_policy_noise=0.0, device="cpu",
+                  policy_kwargs=dict(net_arch=[hidden, hidden]))
+    ours = TD3(3, 1, TD3Config(hidden=(hidden, hidden), target_noise=0.0))
+    _copy_sb3_weights(ours, sb3, 1, hidden)
+    ends = (torch.arange(n) % 5 == 0).float()  # some terminal transitions: no bootstrap there
+    batches = [_batch(n, seed=s)._replace(terminated=ends) for s in range(steps)]
+    feed = iter(batches)
+    sb3.replay_buffer.sample = lambda *a, **k: (lambda b: ReplayBufferSamples(
+        b.obs, b.action, b.next_obs, b.terminated[:, None], b.reward[:, None]))(next(feed))
+    sb3.set_logger(configure(None, []))
+    sb3.train(gradient_steps=steps, batch_size=n)
+    for b in batches:
+        ours.update(b)
+    pairs = [(ours.actor.trunk[4].weight[:1], sb3.actor.mu[4].weight),
+             (ours.actor_target.trunk[4].weight[:1], sb3.actor_target.mu[4].weight),
+             (ours.critic.weights[1][1], sb3.critic.q_networks[1][4].weight.T),
+             (ours.critic_target.weights[1][0], sb3.critic_target.q_networks[0][4].weight.T),
+             (ours.actor.trunk[0].weight, sb3.actor.mu[0].weight),
+             (ours.critic.first.weight[:hidden], sb3.critic.q_networks[0][0].weight)]
+    for x, y in pairs:
+        # Adam moves each weight by about lr per step whatever its gradient, so a weight whose
+        # gradient is ~0 can go either way on rounding: almost all, not all, agree to 1e-6.
+        close = ((x - y).abs() < 1e-6).float().mean()
+        assert close > 0.98, (x.shape, float(close))
+    assert (ours.actor.trunk[4].weight[:1] - sb3.actor.mu[4].weight).abs().max() < 1e-5
