@@ -28,33 +28,36 @@ from agents.pg import PGConfig, evaluate_policy, train_maxent_pg
 from analysis.plots import save_figure
 
 
-def run(alpha: float, seed: int, cfg: PGConfig, episodes: int) -> tuple[pd.DataFrame, dict]:
+def run(env_name: str, alpha: float, seed: int, cfg: PGConfig, episodes: int) -> tuple[pd.DataFrame, dict]:
     curve = []
     t0 = time.perf_counter()
-    policy = train_maxent_pg(gym.make("CartPole-v1"), dataclasses.replace(cfg, alpha=alpha), seed,
+    policy = train_maxent_pg(gym.make(env_name), dataclasses.replace(cfg, alpha=alpha), seed,
                              on_iteration=lambda i, m: curve.append({"iteration": i + 1, **m}))
     seconds = time.perf_counter() - t0
-    score = evaluate_policy(gym.make("CartPole-v1"), policy, episodes, seed=10_000 + seed)
+    score = evaluate_policy(gym.make(env_name), policy, episodes, seed=10_000 + seed)
     row = {"alpha": alpha, "seed": seed, "eval_return": score,
            "final_entropy": curve[-1]["train/entropy"], "train_s": seconds}
     return pd.DataFrame(curve).assign(alpha=alpha, seed=seed), row
 
 
-def draw(curves: pd.DataFrame, out: Path) -> Path:
+def draw(curves: pd.DataFrame, out: Path, env_name: str) -> Path:
     fig = Figure(layout="constrained", figsize=(10, 4))
     ax_r, ax_h = fig.subplots(1, 2)
     for alpha, group in curves.groupby("alpha"):
         mean = group.groupby("iteration")[["train/episode_return", "train/entropy"]].mean()
         ax_r.plot(mean.index, mean["train/episode_return"], label=f"alpha {alpha:g}")
         ax_h.plot(mean.index, mean["train/entropy"], label=f"alpha {alpha:g}")
-    ax_r.set(xlabel="update", ylabel="batch mean episode return", title="CartPole-v1 return")
-    ax_h.set(xlabel="update", ylabel="policy entropy (nats)", title=f"entropy (uniform: {np.log(2):.3f})")
+    ax_r.set(xlabel="update", ylabel="batch mean episode return", title=f"{env_name} return")
+    space = gym.make(env_name).action_space
+    uniform = f" (uniform: {np.log(space.n):.3f})" if isinstance(space, gym.spaces.Discrete) else ""
+    ax_h.set(xlabel="update", ylabel="policy entropy (nats)", title=f"entropy{uniform}")
     ax_r.legend()
     return save_figure(fig, out)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--env", default="CartPole-v1", help="a Gymnasium env with Box observations")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--alphas", type=float, nargs="+", default=[0.0, PGConfig.alpha, 0.1, 1.0])
     p.add_argument("--iterations", type=int, default=PGConfig.iterations)
@@ -64,12 +67,12 @@ def main() -> None:
     a = p.parse_args()
     torch.set_num_threads(1)
     cfg = PGConfig(iterations=a.iterations, batch_steps=a.batch_steps)
-    print(f"CartPole-v1, {cfg.iterations} updates of {cfg.batch_steps} steps, lr {cfg.lr}, "
+    print(f"{a.env}, {cfg.iterations} updates of {cfg.batch_steps} steps, lr {cfg.lr}, "
           f"hidden {cfg.hidden}; {a.eval_episodes} stochastic evaluation episodes", flush=True)
     curves, rows = [], []
     for alpha in a.alphas:
         for seed in a.seeds:
-            curve, row = run(alpha, seed, cfg, a.eval_episodes)
+            curve, row = run(a.env, alpha, seed, cfg, a.eval_episodes)
             curves.append(curve)
             rows.append(row)
             print(f"alpha {alpha:g} seed {seed}: eval return {row['eval_return']:.1f}, entropy "
@@ -78,7 +81,7 @@ def main() -> None:
         eval_mean=("eval_return", "mean"), eval_min=("eval_return", "min"),
         entropy=("final_entropy", "mean"), seeds=("seed", "count"))
     print(table.to_string(float_format=lambda x: f"{x:.3f}"))
-    print(f"figure: {draw(pd.concat(curves), a.out)}")
+    print(f"figure: {draw(pd.concat(curves), a.out, a.env)}")
 
 
 if __name__ == "__main__":
