@@ -296,7 +296,9 @@ class OffPolicyLoop:
         obs, _ = env.reset(seed=seed)
         obs = obs.astype(np.float32)
         skill = plugin.sample_skill(self.rng)
-        ep_return, ep_len = 0.0, 0
+        # ep_len counts env steps (a skill is redrawn every skill_steps of them); ep_robot counts
+        # robot steps, what train/episode_length reports, as every other step count does.
+        ep_return, ep_len, ep_robot = 0.0, 0, 0
         window: dict[str, float] = {}
         n_updates = 0
         ep_returns: list[float] = []
@@ -319,15 +321,16 @@ class OffPolicyLoop:
                 buf.add(obs, action, reward, next_obs, terminated, skill, feature)
                 ep_return += float(reward)
                 ep_len += 1
+                ep_robot += info.get(ROBOT_STEPS, 1)
                 obs = next_obs
                 if terminated or truncated:
                     ep_returns.append(ep_return)
-                    ep_lens.append(ep_len)
+                    ep_lens.append(ep_robot)
                     self.episodes += 1
                     obs, _ = env.reset()
                     obs = obs.astype(np.float32)
                     skill = plugin.sample_skill(self.rng)
-                    ep_return, ep_len = 0.0, 0
+                    ep_return, ep_len, ep_robot = 0.0, 0, 0
                 elif plugin.skill_steps and ep_len % plugin.skill_steps == 0:
                     skill = plugin.sample_skill(self.rng)
                 prev = self.step
@@ -387,15 +390,16 @@ def _non_finite(state: Any, name: str = "") -> str | None:
 
 def evaluate_returns(env: gym.Env, policy: PolicyFn, episodes: int, skill: int = 0,
                      seed: int | None = None) -> dict[str, float]:
-    """Mean and spread of the undiscounted return of `policy` over `episodes` episodes."""
+    """Mean and spread of the undiscounted return of `policy` over `episodes` episodes, and
+    their mean length in robot steps (ROBOT_STEPS per env step where the env reports it)."""
     returns, lengths = [], []
     for i in range(episodes):
         obs, _ = env.reset(seed=None if seed is None else seed + i)
         done, ret, n = False, 0.0, 0
         while not done:
-            obs, r, terminated, truncated, _ = env.step(policy(obs.astype(np.float32), skill))
+            obs, r, terminated, truncated, info = env.step(policy(obs.astype(np.float32), skill))
             ret += float(r)
-            n += 1
+            n += info.get(ROBOT_STEPS, 1)
             done = terminated or truncated
         returns.append(ret)
         lengths.append(n)

@@ -3,9 +3,11 @@ truncation as a termination (so the critic bootstraps through it)."""
 
 import re
 
+import gymnasium as gym
 import numpy as np
+import pandas as pd
 
-from agents.loop import LoopConfig, OffPolicyLoop, progress_fields
+from agents.loop import ROBOT_STEPS, LoopConfig, OffPolicyLoop, evaluate_returns, progress_fields
 from agents.sac import SAC, SACConfig
 from envs.registry import make_env
 
@@ -38,3 +40,34 @@ def test_progress_bar_shows_training_between_evaluations(tmp_path, capsys):
     loop.run()
     shown = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
     assert re.search(r"[ ,]return=-?[0-9]", shown) and "eval_return=-7" in shown, shown
+
+
+class _MacroSteps(gym.Env):
+    """Each step stands for 3 robot steps (ROBOT_STEPS), episodes end after 4 steps: 12 robot
+    steps, as a hierarchy's choice of a skill for k steps reports it."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros(2, np.float32), 1.0, False, self.t == 4, {ROBOT_STEPS: 3}
+
+
+def test_episode_lengths_count_robot_steps(tmp_path):
+    """train/ and eval/episode_length in robot steps, as the loop's step counter: a hierarchy's
+    episode of 4 choices of 3 steps is 12 long, not 4."""
+    ev = evaluate_returns(_MacroSteps(), lambda obs, skill: np.zeros(1, np.float32), episodes=2)
+    assert ev["eval/episode_length"] == 12 and ev["eval/return"] == 4
+    agent = SAC(2, 1, SACConfig(hidden=(8,), batch_size=8, learning_starts=1000))
+    loop = OffPolicyLoop(LoopConfig(total_steps=120, eval_every=10_000, log_every=60, progress=False),
+                         _MacroSteps(), agent, lambda policy: {}, tmp_path)
+    loop.run()
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    lengths = metrics["train/episode_length"].dropna()
+    assert loop.step == 120 and len(lengths) == 2 and (lengths == 12).all()
