@@ -152,14 +152,15 @@ def _apply(cfg, values: dict, flags: dict):
     from cli.configs import get_path, replace_path
 
     for name, value in values.items():
-        applied = 0
+        applied = False
         for path in flags[name].paths:
             try:
-                cfg, applied = replace_path(cfg, path, value), applied + 1
+                cfg = replace_path(cfg, path, value)
             except FieldError as e:
                 raise ConfigError(f"--{name} {e.problem}") from None
             except (AttributeError, TypeError):  # a field of a config this run does not have
                 continue
+            applied = True
         if not applied:  # a group flag (--lr) sets the fields that the run's configs have
             path = flags[name].paths[0]
             raise ConfigError(f"--{name} is not an option of the {path[0]} config "

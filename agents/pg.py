@@ -22,6 +22,7 @@ from torch import nn
 
 from agents.config import check, layer_sizes, non_negative, positive
 from agents.nets import mlp
+from agents.tabular.sampling import rewards_to_go
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,10 @@ class PGConfig:
 
 def soft_returns_to_go(rewards: torch.Tensor, log_pi: torch.Tensor, gamma: float,
                        alpha: float) -> torch.Tensor:
-    """G_t = sum_{k >= t} gamma^(k-t) (r_k - alpha log pi(a_k|s_k)) along one episode."""
-    x = rewards - alpha * log_pi
-    g = torch.zeros_like(x)
-    acc = torch.zeros(())
-    for t in range(len(x) - 1, -1, -1):
-        acc = x[t] + gamma * acc
-        g[t] = acc
-    return g
+    """G_t = sum_{k >= t} gamma^(k-t) (r_k - alpha log pi(a_k|s_k)) along one episode: the
+    tabular estimator's returns-to-go, a constant of the update (no gradient flows through it)."""
+    x = (rewards - alpha * log_pi).detach().numpy()
+    return torch.from_numpy(rewards_to_go(x, gamma)).to(rewards.dtype)
 
 
 def reinforce_loss(log_pi: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
