@@ -25,10 +25,14 @@ class Batch(NamedTuple):
     next_feature: torch.Tensor
     """what a skill discriminator sees of s' (the same tensor as next_obs unless the env
     exposes a separate feature, such as the x-y of a robot's torso)"""
+    steps: torch.Tensor | None = None
+    """robot steps n the transition spans, float (1 but for a hierarchy's choice of a skill for
+    k of them, or fewer where the episode ended first): an agent that honours it discounts s'
+    by gamma^n (the semi-MDP Bellman equation). None: one step each"""
 
 
 class ReplayBuffer:
-    """Ring buffer of (obs, action, reward, next_obs, terminated, skill[, next_feature]).
+    """Ring buffer of (obs, action, reward, next_obs, terminated, skill, steps[, next_feature]).
 
     `next_obs` is the true next observation, also at a time-limit truncation, where the env has
     already been reset: the caller stores the final observation, not the reset one.
@@ -38,8 +42,8 @@ class ReplayBuffer:
                  device: str = "cpu"):
         if capacity < 1:
             raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
-        # obs and next_obs, action, feature: float32; reward and terminated: float32; skill: int64
-        row = 4 * (2 * obs_dim + action_dim + feature_dim + 2) + 8
+        # obs and next_obs, action, feature: float32; reward, terminated, steps: float32; skill: int64
+        row = 4 * (2 * obs_dim + action_dim + feature_dim + 3) + 8
         check_fits(capacity * row, f"a replay buffer of {capacity} transitions",
                    "lower buffer_size or total_steps")
         self.capacity = capacity
@@ -51,6 +55,7 @@ class ReplayBuffer:
             "next_obs": np.zeros((capacity, obs_dim), np.float32),
             "terminated": np.zeros(capacity, np.float32),
             "skill": np.zeros(capacity, np.int64),
+            "steps": np.ones(capacity, np.float32),
         }
         if feature_dim:
             self._np["next_feature"] = np.zeros((capacity, feature_dim), np.float32)
@@ -70,6 +75,7 @@ class ReplayBuffer:
         terminated: bool,
         skill: int = 0,
         next_feature: np.ndarray | None = None,
+        steps: int = 1,
     ) -> None:
         i = self.pos
         d = self._np
@@ -79,6 +85,7 @@ class ReplayBuffer:
         d["next_obs"][i] = next_obs
         d["terminated"][i] = terminated
         d["skill"][i] = skill
+        d["steps"][i] = steps
         if next_feature is not None:
             d["next_feature"][i] = next_feature
         self.pos = (i + 1) % self.capacity
@@ -109,9 +116,11 @@ class ReplayBuffer:
     def load_state_dict(self, state: dict) -> None:
         """Restore a saved buffer, also into a different capacity (a resumed run may be given
         more steps): the transitions are laid out oldest first and the newest ones kept."""
+        n, pos = int(state["size"]), int(state["pos"])
+        if "steps" not in state:  # written before transitions kept their robot steps: one each
+            state = {**state, "steps": torch.ones(n)}
         if set(state) - {"pos", "size", "capacity"} != set(self._np):
             raise ValueError("checkpoint buffer fields do not match this run's buffer")
-        n, pos = int(state["size"]), int(state["pos"])
         wrapped = n == int(state["capacity"]) and pos != 0
         keep = min(n, self.capacity)
         for k, v in self._np.items():

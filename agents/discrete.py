@@ -43,8 +43,8 @@ class DiscreteConfig:
     alpha_lr: float = field(default=1e-3, metadata={"group": "lr"})
     """Adam learning rate of log_alpha"""
     gamma: float = 0.99
-    """discount factor per step of the env the agent acts in (a hierarchy's controller: per robot
-    step; its choices of k robot steps are discounted by gamma^k)"""
+    """discount factor per robot step: a transition that spans n of them (a hierarchy's choice of
+    a skill for k steps, or fewer where the episode ended first) is discounted by gamma^n"""
     tau: float = 0.01
     """Polyak averaging coefficient of the target Q-network"""
     target_update_interval: int = 1
@@ -99,11 +99,13 @@ def entropy(pi: torch.Tensor, log_pi: torch.Tensor) -> torch.Tensor:
     return -(pi * log_pi).sum(-1)
 
 
-def soft_q_target(reward: torch.Tensor, terminated: torch.Tensor, gamma: float,
+def soft_q_target(reward: torch.Tensor, terminated: torch.Tensor, discount: float | torch.Tensor,
                   next_v: torch.Tensor) -> torch.Tensor:
-    """y = r + gamma (1 - terminated) V(s') (1702.08165 eq. 10). Only termination stops
+    """y = r + discount (1 - terminated) V(s') (1702.08165 eq. 10): discount is gamma, or gamma^n
+    per transition for one that spans n steps (an option's, the semi-MDP Bellman equation of
+    Sutton, Precup & Singh 1999, with r its return discounted within). Only termination stops
     bootstrapping: a time-limit truncation is stored as terminated = 0 and s' still counts."""
-    return reward + gamma * (1.0 - terminated) * next_v
+    return reward + discount * (1.0 - terminated) * next_v
 
 
 def soft_q_loss(q: torch.Tensor, action: torch.Tensor, q_target: torch.Tensor) -> torch.Tensor:
@@ -173,7 +175,8 @@ class SoftQ:
 
         with torch.no_grad():
             next_v = soft_value(self.q_target(batch.next_obs).min(dim=0).values, alpha)
-            q_target = soft_q_target(batch.reward, batch.terminated, cfg.gamma, next_v)
+            discount = cfg.gamma if batch.steps is None else cfg.gamma ** batch.steps
+            q_target = soft_q_target(batch.reward, batch.terminated, discount, next_v)
         q = self.q(batch.obs)
         loss_q = soft_q_loss(q, action, q_target)
         self.q_opt.zero_grad(set_to_none=True)

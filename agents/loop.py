@@ -85,6 +85,9 @@ class LoopConfig:
 # robot (the hierarchy's SkillEnv runs a skill for k of them) puts the count in its step's info
 # under this key, so that runs compare at equal robot steps; an env without it took one.
 ROBOT_STEPS = "robot_steps"
+# The task's reward summed over those robot steps, where the env's own reward is another sum
+# (SkillEnv's semi-MDP return discounts within a choice): what returns report, undiscounted.
+UNDISCOUNTED_REWARD = "undiscounted_reward"
 
 
 class DivergedError(RuntimeError):
@@ -318,10 +321,11 @@ class OffPolicyLoop:
                 next_obs, reward, terminated, truncated, info = env.step(action)
                 next_obs = next_obs.astype(np.float32)
                 feature = self.feature_fn() if self.feature_fn is not None else None
-                buf.add(obs, action, reward, next_obs, terminated, skill, feature)
-                ep_return += float(reward)
+                n_robot = info.get(ROBOT_STEPS, 1)
+                buf.add(obs, action, reward, next_obs, terminated, skill, feature, n_robot)
+                ep_return += float(info.get(UNDISCOUNTED_REWARD, reward))
                 ep_len += 1
-                ep_robot += info.get(ROBOT_STEPS, 1)
+                ep_robot += n_robot
                 obs = next_obs
                 if terminated or truncated:
                     ep_returns.append(ep_return)
@@ -334,7 +338,7 @@ class OffPolicyLoop:
                 elif plugin.skill_steps and ep_len % plugin.skill_steps == 0:
                     skill = plugin.sample_skill(self.rng)
                 prev = self.step
-                self.step += info.get(ROBOT_STEPS, 1)
+                self.step += n_robot
 
                 if self.step > acfg.learning_starts:
                     for _ in range(acfg.gradient_steps):
@@ -390,15 +394,16 @@ def _non_finite(state: Any, name: str = "") -> str | None:
 
 def evaluate_returns(env: gym.Env, policy: PolicyFn, episodes: int, skill: int = 0,
                      seed: int | None = None) -> dict[str, float]:
-    """Mean and spread of the undiscounted return of `policy` over `episodes` episodes, and
-    their mean length in robot steps (ROBOT_STEPS per env step where the env reports it)."""
+    """Mean and spread of the undiscounted return of `policy` over `episodes` episodes (the
+    env's UNDISCOUNTED_REWARD where it reports one), and their mean length in robot steps
+    (ROBOT_STEPS per env step where the env reports it)."""
     returns, lengths = [], []
     for i in range(episodes):
         obs, _ = env.reset(seed=None if seed is None else seed + i)
         done, ret, n = False, 0.0, 0
         while not done:
             obs, r, terminated, truncated, info = env.step(policy(obs.astype(np.float32), skill))
-            ret += float(r)
+            ret += float(info.get(UNDISCOUNTED_REWARD, r))
             n += info.get(ROBOT_STEPS, 1)
             done = terminated or truncated
         returns.append(ret)

@@ -24,11 +24,12 @@ def load_policy(run_dir: str | Path, config, render_size: int = 240
     state = load_checkpoint(Path(run_dir) / "checkpoints")
     from analysis.video import video_env
 
-    env = video_env(lambda **kw: make_env(config.env_name, **kw), render_size)
+    skill = getattr(config, "skill", None) if not getattr(config, "scratch", True) else None
+    observe = _skills_view(config) if skill is not None else (lambda env: env)
+    env = video_env(lambda **kw: observe(make_env(config.env_name, **kw)), render_size)
     obs_dim = env.observation_space.shape[0]
     # A fine-tuned skill's networks take the skill's one-hot after the observation; how many
     # skills there were is the width of the actor's input beyond the observation.
-    skill = getattr(config, "skill", None) if not getattr(config, "scratch", True) else None
     n_skills = state["agent"]["actor"]["trunk.0.weight"].shape[1] - obs_dim if skill is not None else 0
     agent = build_agent(config.agent_config, obs_dim + n_skills, env.action_space)
     agent.load_state_dict(state["agent"])
@@ -38,3 +39,17 @@ def load_policy(run_dir: str | Path, config, render_size: int = 240
         return agent.act(plugin.condition(obs, skill), deterministic=True)
 
     return env, policy
+
+
+def _skills_view(config) -> Callable[[gym.Env], gym.Env]:
+    """How a fine-tuning run's skills saw their env (skills.registry.policy_env), read from the
+    config of the pretraining run it fine-tuned."""
+    from cli.configs import read_run
+    from skills.registry import policy_env
+
+    try:
+        skills = read_run(config.skills_from, "pretrain").skills
+    except (RunDirError, OSError) as e:
+        raise RunDirError(f"the fine-tuned skill's observation is defined by its pretraining run, "
+                          f"which cannot be read ({e}); restore {config.skills_from}") from None
+    return lambda env: policy_env(skills, env)

@@ -17,13 +17,14 @@ def train(cfg: TrainConfig, run_dir: str | Path, resume: bool = False) -> dict[s
 def pretrain(cfg: PretrainConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
     """Skills without reward: `cfg.skills`'s method relabels every batch for SAC."""
     from skills.evaluate import skill_evaluator
-    from skills.registry import build_method
+    from skills.registry import build_method, policy_env
 
     def make_plugin(env, eval_env):
         method = build_method(cfg.skills, env, device=cfg.device)
         return method, skill_evaluator(eval_env, method, episodes=cfg.loop.eval_episodes)
 
-    return run_training(cfg, run_dir, resume, make_plugin=make_plugin)
+    return run_training(cfg, run_dir, resume, make_plugin=make_plugin,
+                        wrap_env=lambda env: policy_env(cfg.skills, env))
 
 
 def visualize(run_dir: str | Path, steps: int | None = None, size: int = 240, gif: bool = False,

@@ -23,7 +23,9 @@ from agents.rundir import CONFIG, RunDirError, read_config_dict
 from agents.sac import SACConfig
 from skills.diayn import DIAYNConfig
 
-SCHEMA_VERSION = 1
+# 2: DIAYN's observe_feature (a v1 pretraining's policy never saw a feature its observation left
+# out), and the hierarchy's semi-MDP return (discounted within a choice).
+SCHEMA_VERSION = 2
 
 
 def _skill_method(name: str):
@@ -166,15 +168,14 @@ class HierarchyConfig(_Reuse):
     many choices (Ant only: its physics is the same in any heading, so a walk turns with it)"""
     loop: LoopConfig = LoopConfig(total_steps=20_000)
     agent: DiscreteConfig = DiscreteConfig()
-    """the controller; its gamma is per robot step"""
+    """the controller; its gamma is per robot step: a choice's task rewards are discounted within
+    it and the next choice by gamma^n after its n robot steps (the semi-MDP return of options;
+    with gamma per choice the horizon is k times too long, and the entropy bonus gathered over
+    it outweighs a sparse goal that ends the episode)"""
 
     @property
     def agent_config(self) -> Any:
-        # gamma is per robot step; a choice spans k of them, so the controller discounts a
-        # transition by gamma^k (the semi-MDP Bellman equation of options, Sutton, Precup &
-        # Singh 1999). With gamma per choice the horizon is k times too long, and the entropy
-        # bonus gathered over it outweighs a sparse goal that ends the episode.
-        return dataclasses.replace(self.agent, gamma=self.agent.gamma ** self.steps_per_skill)
+        return self.agent
 
     def __post_init__(self):
         super().__post_init__()
@@ -237,10 +238,24 @@ def read_run(run_dir: str | Path, command: str | tuple[str, ...] | None = None) 
 
 
 def migrate(data: dict) -> dict:
+    """Data of an older schema in the current layout; current data, and partial files (no
+    `version` and no `extra`), unchanged."""
+    if "version" not in data and "extra" in data:
+        data = _migrate_v0(data)
+    data = dict(data)
+    skills = data.get("skills", {})
+    if data.get("version") == 1 and data.get("command") == "pretrain" and \
+            skills.get("method", "diayn") == "diayn":
+        # Version 1 gave DIAYN's policy the observation alone, whatever the feature read.
+        data["skills"] = {"observe_feature": False, **skills}
+    if data.get("version") == 1:
+        data["version"] = 2
+    return data
+
+
+def _migrate_v0(data: dict) -> dict:
     """Data of schema version 0 (no `version`: run, loop, sac and an untyped `extra` block) in
-    the current layout; current data, and partial files (neither key), unchanged."""
-    if "version" in data or "extra" not in data:
-        return dict(data)
+    the layout of version 1."""
     old = dict(data)
     command, extra = old.get("command"), dict(old.get("extra", {}))
     loop = dict(old.get("loop", {}), seed=old.get("seed", old.get("loop", {}).get("seed", 0)))

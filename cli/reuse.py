@@ -87,7 +87,9 @@ def finetune(cfg: FinetuneConfig, run_dir: str | Path, resume: bool = False) -> 
         if agent.learn_alpha:
             agent.log_alpha.data.copy_(pre.log_alpha.data)
 
-    return run_training(cfg, run_dir, resume, init_agent=init_agent,
+    # The skill's networks take what it saw in pretraining: the task's observation with the
+    # skills' feature appended where the robot's observation leaves it out.
+    return run_training(cfg, run_dir, resume, init_agent=init_agent, wrap_env=lib.observed,
                         make_plugin=lambda env, eval_env: (FixedSkill(cfg.skill, lib.n_skills), None))
 
 
@@ -95,13 +97,23 @@ def hierarchy(cfg: HierarchyConfig, run_dir: str | Path, resume: bool = False) -
     """A maxent discrete controller (soft Q-learning, auto-tuned alpha) that picks one of the
     frozen skills every k steps of the task; loop.total_steps counts the robot's steps."""
     from agents.discrete import SoftQ
+    from agents.rundir import RunDirError, read_config_dict
+    from envs.registry import make_env
     from skills.symmetry import RotatedSkills
 
+    if resume and read_config_dict(run_dir).get("version", 0) < 2:
+        # Its buffer holds choices' undiscounted rewards, which the semi-MDP target would misread.
+        raise RunDirError(f"{run_dir} was trained before the controller's return was discounted "
+                          "within each choice (schema version 2) and cannot resume; start a new "
+                          f"run with --config {Path(run_dir) / 'config.json'}")
     lib = _library(cfg)
+    env = make_env(cfg.task)
     try:
-        RotatedSkills(lib, cfg.skill_rotations)
+        RotatedSkills(lib, cfg.skill_rotations).observed_feature(env)
     except ValueError as e:
         raise ConfigError(f"skill_rotations: {e}") from None
+    finally:
+        env.close()
     if cfg.controller_obs != "full":
         _check_controller_obs(cfg.task, cfg.controller_obs)
     def make_agent(obs_dim: int, space):
@@ -122,7 +134,8 @@ def hierarchy_env(task_env, library, cfg: HierarchyConfig):
 
     if cfg.skill_rotations > 1:
         library = RotatedSkills(library, cfg.skill_rotations)
-    return SkillEnv(task_env, library, cfg.steps_per_skill, cfg.controller_obs, cfg.last_skill_obs)
+    return SkillEnv(task_env, library, cfg.steps_per_skill, cfg.controller_obs, cfg.last_skill_obs,
+                    gamma=cfg.agent.gamma)
 
 
 def _write_skill_returns(run_dir: Path, returns) -> None:

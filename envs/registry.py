@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
+from gymnasium import spaces
 
 # Robots whose root has a free joint or x and y slides: qpos[0:2] is the x-y of the torso.
 _XY_ROBOTS = ("Ant-v5", "Humanoid-v5", "Swimmer-v5")
@@ -19,6 +20,9 @@ _XY_ROBOTS = ("Ant-v5", "Humanoid-v5", "Swimmer-v5")
 _X_ROBOTS = ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5")
 MUJOCO_ROBOTS = _XY_ROBOTS + _X_ROBOTS
 
+# The features that read the torso's position, which Gymnasium's v5 robots leave out of their
+# observation by default (exclude_current_positions_from_observation).
+POSITION_FEATURES = ("x", "xy")
 # Which position features each env exposes: "xy" (x-y of the torso) or "x" (planar robots);
 # each comes with its velocity ("vxy", "vx").
 _POSITION: dict[str, str] = {**{r: "xy" for r in _XY_ROBOTS}, **{r: "x" for r in _X_ROBOTS}}
@@ -186,3 +190,40 @@ def state_feature(env: gym.Env, name: str | None) -> Callable[[], np.ndarray] | 
         return feats[name]
     parts = [feats[n] for n in names]
     return lambda: np.concatenate([f() for f in parts])
+
+
+class FeatureInObservation(gym.ObservationWrapper):
+    """`env`'s observation with a state feature appended (`feature_fn()`, read after each reset
+    and step): for a policy whose reward depends on state its observation leaves out. DIAYN with
+    the x-y prior pays for where the torso is; a v5 Ant does not observe that, and actor and
+    critics would learn targets that vary with something they cannot see."""
+
+    def __init__(self, env: gym.Env, feature_fn: Callable[[], np.ndarray]):
+        super().__init__(env)
+        self.feature_fn = feature_fn
+        n, space = int(np.size(feature_fn())), env.observation_space
+        inf = np.full(n, np.inf, dtype=space.dtype)
+        self.observation_space = spaces.Box(np.r_[space.low, -inf], np.r_[space.high, inf],
+                                            dtype=space.dtype)
+
+    def observation(self, obs: np.ndarray) -> np.ndarray:
+        return np.concatenate([obs, self.feature_fn().astype(obs.dtype)])
+
+
+def hides_feature(env: gym.Env, name: str | None) -> bool:
+    """Whether feature `name` (comma-joined names too) reads state that `env`'s observation
+    leaves out: the torso's position on a robot that drops it, unless `env` already appends it."""
+    if name is None or not any(n in POSITION_FEATURES for n in name.split(",")):
+        return False
+    e = env
+    while isinstance(e, gym.Wrapper):
+        if isinstance(e, FeatureInObservation):
+            return False
+        e = e.env
+    return bool(getattr(env.unwrapped, "_exclude_current_positions_from_observation", False))
+
+
+def observe_feature(env: gym.Env, name: str | None) -> gym.Env:
+    """`env` with feature `name` appended to its observation where the observation leaves it
+    out (hides_feature), else `env` itself."""
+    return FeatureInObservation(env, state_feature(env, name)) if hides_feature(env, name) else env

@@ -8,13 +8,14 @@ drives it: our discrete maxent agent, or a Stable-Baselines3 PPO / DQN. The skil
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from agents.loop import ROBOT_STEPS
+from agents.loop import ROBOT_STEPS, UNDISCOUNTED_REWARD
 
 
 class SkillPolicy(Protocol):
@@ -24,6 +25,11 @@ class SkillPolicy(Protocol):
 
     def act(self, obs: np.ndarray, z: int, deterministic: bool = True) -> np.ndarray:
         """The low-level action of skill z in the task's observation `obs`."""
+        ...
+
+    def observed_feature(self, env: gym.Env) -> Callable[[], np.ndarray] | None:
+        """What the skills see of `env`'s state beyond the robot's observation, appended after
+        it in `act`'s `obs` (None: nothing)."""
         ...
 
 
@@ -56,12 +62,18 @@ def controller_index(env: gym.Env, observe: str) -> np.ndarray:
 class SkillEnv(gym.Env):
     """Run skill z for `steps_per_skill` low-level steps of `task_env` per step(z).
 
-    The reward is the sum of the task's rewards over those steps (undiscounted: the paper's
-    meta-controller is trained on the task reward accumulated while a skill runs). The macro
-    step ends early if the task's episode does, and terminated / truncated are the task's own,
-    so an agent bootstraps through the task's time limit and not through its terminations.
+    The reward is the sum of the task's rewards over those steps; given the controller's
+    discount per robot step `gamma`, their discounted sum r_1 + gamma r_2 + ... + gamma^(n-1)
+    r_n, the option's return in the semi-MDP Bellman equation (Sutton, Precup & Singh 1999),
+    so that a controller prefers a skill that reaches a goal sooner within its choice; the
+    plain sum, what a return reports, is then in info[UNDISCOUNTED_REWARD], and n, which the
+    next state's discount gamma^n needs, in info[ROBOT_STEPS] either way. The macro step ends
+    early if the task's episode does, and terminated / truncated are the task's own, so an agent
+    bootstraps through the task's time limit and not through its terminations.
     Skills act deterministically (their mean action), as the paper's frozen skills do, on the
-    robot's part of the observation. The controller sees the task's observation whole
+    robot's part of the observation (and any feature of the state they were trained to see
+    beside it, such as the torso's position where the robot's observation leaves it out). The
+    controller sees the task's observation whole
     (`observe="full"`), or only the entries the task appends after the robot's (`"task"`: on
     AntWaypoints the waypoint relative to the torso), which is all a controller over skills that
     already walk needs to know, and 2 inputs instead of 107 to learn from; `"task+pose"` adds
@@ -71,13 +83,17 @@ class SkillEnv(gym.Env):
     """
 
     def __init__(self, task_env: gym.Env, library: SkillPolicy, steps_per_skill: int,
-                 observe: str = "full", last_skill: bool = False):
+                 observe: str = "full", last_skill: bool = False, gamma: float | None = None):
         if steps_per_skill < 1:
             raise ValueError(f"steps_per_skill must be at least 1 (got {steps_per_skill})")
+        if gamma is not None and not 0 <= gamma <= 1:
+            raise ValueError(f"gamma must be in [0, 1] (got {gamma})")
+        self.gamma = gamma
         self.task_env = task_env
         self.library = library
         self.steps_per_skill = steps_per_skill
         self._robot_dim = robot_obs_dim(task_env)
+        self._feature = library.observed_feature(task_env)
         space = task_env.observation_space
         self._index = controller_index(task_env, observe)
         k = library.n_skills if last_skill else 0
@@ -100,23 +116,33 @@ class SkillEnv(gym.Env):
         """What the controller sees after skill z ran (z = -1: at the episode's start)."""
         return np.concatenate([self._obs[self._index], self._last[z + 1]])
 
+    def _skill_obs(self) -> np.ndarray:
+        """What the skills see now: the robot's observation, and their feature if any."""
+        robot = self._obs[:self._robot_dim]
+        return robot if self._feature is None else np.concatenate([robot, self._feature()])
+
     def step(self, z):
         if self._obs is None:
             raise RuntimeError("SkillEnv.step called before reset")
         if not self.action_space.contains(z):
             raise ValueError(f"skill {z!r} is not in {self.action_space}")
         z = int(z)
-        total, n = 0.0, 0
+        total, discounted, n = 0.0, 0.0, 0
         terminated = truncated = False
         info: dict[str, Any] = {}
         while n < self.steps_per_skill and not (terminated or truncated):
-            action = self.library.act(self._obs[:self._robot_dim], z, deterministic=True)
+            action = self.library.act(self._skill_obs(), z, deterministic=True)
             self._obs, reward, terminated, truncated, info = self.task_env.step(action)
             total += float(reward)
+            if self.gamma is not None:
+                discounted += self.gamma**n * float(reward)
             n += 1
         # The task's last info, plus how many robot steps the choice took (the loop's protocol).
         info = {**info, ROBOT_STEPS: n, "skill": z}
-        return self._observe(z), total, bool(terminated), bool(truncated), info
+        if self.gamma is None:
+            return self._observe(z), total, bool(terminated), bool(truncated), info
+        info[UNDISCOUNTED_REWARD] = total
+        return self._observe(z), discounted, bool(terminated), bool(truncated), info
 
     def render(self):
         return self.task_env.render()

@@ -45,6 +45,10 @@ class DIAYNConfig:
     """Adam learning rate of the discriminator"""
     reward_scale: float = 1.0
     """multiplies the pseudo-reward before SAC sees it"""
+    observe_feature: bool = field(default=True, metadata={"cli": False})
+    """append the feature to the policy's observation where the observation leaves it out (v5
+    robots drop the torso's position): the reward depends on it, so actor and critics must see
+    it. False keeps the policy blind to it, as runs of schema version 1 were"""
     skill_steps: int = 0
     """robot steps before the skill is redrawn within an episode; 0 draws one skill per episode,
     as the paper does. A hierarchy starts each skill wherever the last one left the robot, and a
@@ -144,6 +148,14 @@ class DIAYN:
             return state_feature(env, cfg.feature)
         except UnknownFeatureError as e:
             raise ConfigError(str(e)) from None
+
+    @staticmethod
+    def policy_env(cfg: DIAYNConfig, env: gym.Env) -> gym.Env:
+        """`env` as the skill policy sees it: with the feature appended to the observation where
+        the observation leaves it out (and cfg.observe_feature)."""
+        from envs.registry import observe_feature
+
+        return observe_feature(env, cfg.feature) if cfg.observe_feature else env
 
     def feature_for(self, env: gym.Env) -> Callable[[], np.ndarray] | None:
         """The discriminator's feature of another env of the same kind (evaluation, the library)."""

@@ -26,10 +26,30 @@ def rollout_all_skills(env: gym.Env, policy: PolicyFn, method: Any, episodes: in
             for z in range(method.n_skills) for _ in range(episodes)]
 
 
+def rollout_mid_episode(env: gym.Env, policy: PolicyFn, method: Any, episodes: int = 1) -> list[SkillRollout]:
+    """Each skill z of `method`, `episodes` times, for the method's skill_steps k, started after
+    k steps of another skill (the next ones in turn): the states a skill redrawn every k steps
+    starts from in training, and in a hierarchy, rather than the reset state alone."""
+    k, n = method.skill_steps, method.n_skills
+    feature_fn = method.feature_for(env)
+    return [rollout_skill(env, policy, z, feature_fn, position_fn(env), method.predict, k,
+                          lead=((z + 1 + e % (n - 1)) % n, k))
+            for z in range(n) for e in range(episodes)]
+
+
 def skill_evaluator(env: gym.Env, method: Any, episodes: int = 1) -> Callable[[PolicyFn], dict[str, float]]:
-    """evaluate(policy) -> eval/disc_accuracy, eval/log_q_z, eval/coverage, eval/return."""
+    """evaluate(policy) -> eval/disc_accuracy, eval/log_q_z, eval/coverage, eval/return of each
+    skill run from reset for an episode; for a method that redraws skills every k steps also
+    eval/mid_disc_accuracy and eval/mid_log_q_z of skills started after another's k steps."""
 
     def evaluate(policy: PolicyFn) -> dict[str, float]:
-        return skill_metrics(rollout_all_skills(env, policy, method, episodes), method.n_skills)
+        out = skill_metrics(rollout_all_skills(env, policy, method, episodes), method.n_skills)
+        if method.skill_steps:
+            mid = [r for r in rollout_mid_episode(env, policy, method, episodes) if len(r.predicted)]
+            if mid:  # none where every lead-in ended its episode (a robot that fell)
+                m = skill_metrics(mid, method.n_skills)
+                out.update({"eval/mid_disc_accuracy": m["eval/disc_accuracy"],
+                            "eval/mid_log_q_z": m["eval/log_q_z"]})
+        return out
 
     return evaluate

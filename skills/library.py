@@ -7,6 +7,7 @@ hierarchy's SkillEnv, fine-tuning, the videos) reads it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +37,11 @@ class SkillLibrary:
     def load(cls, run_dir: str | Path, device: str = "cpu") -> SkillLibrary:
         """The skills of pretraining run `run_dir` (a RunDirError or CheckpointError otherwise)."""
         from cli.configs import read_run
-        from skills.registry import build_method
+        from skills.registry import build_method, policy_env
 
         cfg = read_run(run_dir, "pretrain")
         state = load_checkpoint(Path(run_dir) / "checkpoints", map_location=device)
-        env = make_env(cfg.env)
+        env = policy_env(cfg.skills, make_env(cfg.env))
         method = build_method(cfg.skills, env, device=device)
         agent = SAC(env.observation_space.shape[0] + method.skill_dim, env.action_space.shape[0],
                     cfg.sac, device=device)
@@ -54,13 +55,27 @@ class SkillLibrary:
             raise ValueError(f"skill {z} does not exist: this library has skills 0..{self.n_skills - 1}")
 
     def act(self, obs: np.ndarray, z: int, deterministic: bool = True) -> np.ndarray:
-        """The action of skill z in state `obs` (the env's own observation, without the skill)."""
+        """The action of skill z in state `obs`: the observation of an env as `observed` makes
+        it (the robot's own, with any feature the skills see appended), without the skill."""
         self._check_skill(z)
         return self.agent.act(self.method.condition(np.asarray(obs, np.float32), z), deterministic)
 
+    def observed(self, env: gym.Env) -> gym.Env:
+        """`env` (of the skills' robot) as the skills see it: with the feature appended that
+        their reward read and the robot's observation leaves out, if any."""
+        from skills.registry import policy_env
+
+        return policy_env(self.method.cfg, env)
+
+    def observed_feature(self, env: gym.Env) -> Callable[[], np.ndarray] | None:
+        """What the skills see of `env`'s state beyond its robot's observation, appended after
+        it (None: nothing); for a task env that appends entries of its own (SkillEnv)."""
+        wrapped = self.observed(env)
+        return None if wrapped is env else wrapped.feature_fn
+
     def make_env(self, seed: int | None = None, **kwargs) -> gym.Env:
-        """A fresh env of the kind the skills were trained on."""
-        return make_env(self.env_name, seed=seed, **kwargs)
+        """A fresh env of the kind the skills were trained on, as they see it."""
+        return self.observed(make_env(self.env_name, seed=seed, **kwargs))
 
     def rollout(self, z: int, steps: int | None = None, env: gym.Env | None = None,
                 seed: int | None = None, deterministic: bool = True,
@@ -68,7 +83,7 @@ class SkillLibrary:
         """Run skill z for one episode (or `steps` steps): states, actions, rewards, and the
         discriminator's log q(z|s) of every state reached."""
         self._check_skill(z)
-        env = env if env is not None else self.make_env(seed)
+        env = self.observed(env) if env is not None else self.make_env(seed)
         feature_fn = self.method.feature_for(env)
 
         def policy(obs: np.ndarray, skill: int) -> np.ndarray:

@@ -64,17 +64,26 @@ def rollout_skill(
     max_steps: int | None = None,
     seed: int | None = None,
     frames: list[np.ndarray] | None = None,
+    lead: tuple[int, int] | None = None,
 ) -> SkillRollout:
     """Run skill z for one episode (or `max_steps`); `predict` maps features to log q(.|f(s)).
-    With a `frames` list, the env's rgb frame of every state of this rollout is appended (T+1)."""
+    With a `frames` list, the env's rgb frame of every state of this rollout is appended (T+1).
+    With `lead` = (skill, steps), that skill runs first, unrecorded, and z starts where it left
+    the robot (no step of z if the episode ended first)."""
     obs, _ = env.reset(seed=seed)
+    done = False
+    for _ in range(lead[1] if lead else 0):
+        obs, _, terminated, truncated, _ = env.step(policy(obs.astype(np.float32), lead[0]))
+        if terminated or truncated:
+            done = True
+            break
     if frames is not None:
         frames.append(env.render())
     states, actions, rewards = [obs], [], []
     feats = [feature_fn() if feature_fn else obs]
     positions = [position_fn() if position_fn else np.zeros(0)]
     t = 0
-    while max_steps is None or t < max_steps:
+    while not done and (max_steps is None or t < max_steps):
         action = policy(obs.astype(np.float32), skill)
         obs, r, terminated, truncated, _ = env.step(action)
         states.append(obs)
@@ -89,7 +98,8 @@ def rollout_skill(
             break
     features = np.asarray(feats, dtype=np.float32)
     log_probs = predict(features[1:])
-    return SkillRollout(skill, np.asarray(states), np.asarray(actions), np.asarray(rewards, np.float64),
+    actions_ = np.asarray(actions) if actions else np.zeros((0, *env.action_space.shape))
+    return SkillRollout(skill, np.asarray(states), actions_, np.asarray(rewards, np.float64),
                         features, np.asarray(positions, dtype=np.float64), log_probs[:, skill],
                         log_probs.argmax(-1))
 

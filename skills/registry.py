@@ -1,13 +1,16 @@
 """The skill methods by name: `run.py pretrain --method NAME` and a run's config.json name one.
 
 A skill method is a class with
-- `Config`: its frozen config dataclass, with a `method: ClassVar[str]` naming it here;
+- `Config`: its frozen config dataclass, with a `method: ClassVar[str]` naming it here, and an
+  instance's `cfg`, the config it was built from;
 - `build(env, cfg, device)`: the method for `env`, its feature of the state made from the
   config's name for it;
 - the loop's `SkillPlugin` protocol (agents/loop.py): `n_skills`, `skill_dim` (entries appended
   to the observation), `skill_steps`, `feature_fn`, `sample_skill`, `condition`, `relabel`,
   `update`, `state_dict`, `load_state_dict`;
-- for evaluation and the library: `feature_for(env)` and `predict(features)`, log q(. | f(s)).
+- for evaluation and the library: `feature_for(env)` and `predict(features)`, log q(. | f(s));
+- optionally `policy_env(cfg, env)`: the env as the skill policy sees it (DIAYN appends a
+  feature its reward reads and the observation leaves out); without it, the env itself.
 
 Adding a method is one file in skills/ and one line in METHODS.
 """
@@ -39,3 +42,9 @@ def build_method(cfg: Any, env: gym.Env, device: str = "cpu"):
     """The skill method that `cfg` describes, for `env`: one builder for training, the library
     and analysis."""
     return method_class(type(cfg).method).build(env, cfg, device)
+
+
+def policy_env(cfg: Any, env: gym.Env) -> gym.Env:
+    """`env` as the policy of method config `cfg` sees it, for training, evaluation and reuse."""
+    observe = getattr(method_class(type(cfg).method), "policy_env", None)
+    return env if observe is None else observe(cfg, env)

@@ -54,7 +54,7 @@ def skill_task_returns(library, make_task_env, episodes: int) -> np.ndarray:
     and the fine-tuning's first evaluation, meets the same seeded episodes)."""
     returns = []
     for z in range(library.n_skills):
-        env: gym.Env = make_task_env()
+        env: gym.Env = library.observed(make_task_env())
         metrics = evaluate_returns(env, lambda obs, _, z=z: library.act(obs, z), episodes)
         returns.append(metrics["eval/return"])
         env.close()

@@ -78,14 +78,17 @@ def _turn_matrix(quarter_turns: int) -> np.ndarray:
 
 def rotate_ant_obs(obs: np.ndarray, quarter_turns: int) -> np.ndarray:
     """Ant-v5's observation of the robot turned by quarter_turns x 90 degrees about the world's
-    z axis through its torso (joint angles, joint velocities and the torso's own angular
-    velocity do not change)."""
+    z axis (joint angles, joint velocities and the torso's own angular velocity do not change).
+    With ANT_OBS_DIM + 2 entries, the last two are the torso's x-y (the DIAYN+prior skills'
+    feature, appended): the turn is then about the world's origin, and the position turns too."""
     obs = np.asarray(obs)
-    if obs.shape[-1] != ANT_OBS_DIM:
+    if obs.shape[-1] not in (ANT_OBS_DIM, ANT_OBS_DIM + 2):
         raise ValueError(f"rotate_ant_obs needs Ant-v5's {ANT_OBS_DIM}-entry observation (with "
-                         f"contact forces), got {obs.shape[-1]} entries")
-    out = obs @ _turn_matrix(quarter_turns % 4)
+                         f"contact forces), or it and the torso's x-y, got {obs.shape[-1]} entries")
+    out = obs[..., :ANT_OBS_DIM] @ _turn_matrix(quarter_turns % 4)
     out[..., _QUAT:_QUAT + 4] = _w_nonnegative(out[..., _QUAT:_QUAT + 4])
+    if obs.shape[-1] > ANT_OBS_DIM:
+        out = np.concatenate([out, rotate_xy(obs[..., ANT_OBS_DIM:], quarter_turns)], axis=-1)
     return out.astype(obs.dtype, copy=False)
 
 
@@ -118,3 +121,10 @@ class RotatedSkills:
             # torques, the same in any frame) then walks its heading plus phi from here.
             obs = rotate_ant_obs(obs, -quarter_turns)
         return self.library.act(obs, z, deterministic)
+
+    def observed_feature(self, env):
+        feature = self.library.observed_feature(env)
+        if feature is not None and self.turns > 1 and np.size(feature()) != 2:
+            raise ValueError("turned skills can see the torso's x-y beside the observation, not "
+                             f"another feature ({np.size(feature())} entries); use 1 rotation")
+        return feature

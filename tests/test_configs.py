@@ -52,12 +52,12 @@ NON_DEFAULT = [
                          ids=lambda c: type(c).__name__)
 def test_config_round_trips_exactly_through_json(cfg):
     data = json.loads(json.dumps(to_json(cfg)))
-    assert data["version"] == 1 and data["command"] == cfg.command
+    assert data["version"] == 2 and data["command"] == cfg.command
     assert from_json(data) == cfg
 
 
 @pytest.mark.parametrize("command", ["train", "pretrain", "finetune", "hierarchy"])
-def test_a_run_dir_written_before_the_schema_still_resumes(tmp_path, command):
+def test_a_run_dir_written_before_the_schema_still_resumes(tmp_path, command, capsys):
     """tests/fixtures/v0 holds runs written by the code before config.json had a version (an
     untyped `extra` block): each reads back as the same settings and resumes."""
     for name in ("pretrain", command):  # skill reuse needs its skills beside it
@@ -69,7 +69,8 @@ def test_a_run_dir_written_before_the_schema_still_resumes(tmp_path, command):
     cfg = read_run(tmp_path / command, command)
     assert cfg.loop.total_steps == old["loop"]["total_steps"] and cfg.seed == old["seed"]
     if command == "pretrain":
-        assert cfg.skills == DIAYNConfig(n_skills=3, feature="xy", hidden=(16,), skill_steps=50)
+        assert cfg.skills == DIAYNConfig(n_skills=3, feature="xy", hidden=(16,), skill_steps=50,
+                                        observe_feature=False)
     if command == "finetune":
         assert cfg.sac.alpha == 0.2 and cfg.skill == old["extra"]["skill"] and not cfg.scratch
     if command == "hierarchy":
@@ -77,6 +78,15 @@ def test_a_run_dir_written_before_the_schema_still_resumes(tmp_path, command):
         assert cfg.agent.gamma == pytest.approx(0.9) and cfg.last_skill_obs
         assert cfg.agent.greedy_on_target and cfg.steps_per_skill == 5
     total = old["loop"]["total_steps"] + 50
+    if command == "hierarchy":
+        # its buffer holds undiscounted rewards per choice: it cannot resume under the semi-MDP
+        # target, and says how to start again from its settings
+        assert main([command, "--resume", "--run-dir", str(tmp_path / command)]) == 2
+        assert "cannot resume; start a new run with --config" in capsys.readouterr().err
+        argv = ["--config", str(tmp_path / command / "config.json"), "--total-steps", str(total)]
+        assert main([command, *argv, "--run-dir", str(tmp_path / "new"), "--no-progress"]) == 0
+        assert read_run(tmp_path / "new") == replace(cfg, loop=replace(cfg.loop, total_steps=total))
+        return
     assert main([command, "--resume", "--run-dir", str(tmp_path / command), "--total-steps", str(total),
                  "--no-progress", *(["--no-visualize"] if command == "pretrain" else [])]) == 0
     steps = pd.read_csv(tmp_path / command / "metrics.csv")["step"].tolist()

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from agents.buffer import Batch
 from run import main
 from skills.diayn import DIAYN, DIAYNConfig, append_skill, diayn_reward
+from skills.evaluate import rollout_mid_episode
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 4
@@ -147,6 +148,17 @@ def test_skills_redrawn_within_episodes_work_from_each_others_states(tmp_path, p
     assert redrawn.mean() >= 0.9, redrawn
     once = _named_after_another_skill(SkillLibrary.load(pointmass_skills))
     assert once.mean() < 0.8, once
+
+    # evaluation logs both: skills from the reset state, and started after another's 25 steps;
+    # the same mid-episode measure tells the fixture's skills (drawn once per episode) apart
+    last = pd.read_csv(tmp_path / "metrics.csv").dropna(subset=["eval/disc_accuracy"]).iloc[-1]
+    assert last["eval/mid_disc_accuracy"] >= 0.8, last["eval/mid_disc_accuracy"]
+    assert "eval/mid_disc_accuracy" not in pd.read_csv(pointmass_skills / "metrics.csv")
+    fixture = SkillLibrary.load(pointmass_skills)
+    fixture.method.skill_steps = 25
+    mid = rollout_mid_episode(fixture.make_env(seed=0), lambda o, z: fixture.act(o, z), fixture.method, 2)
+    accuracy = np.mean([(r.predicted == r.skill).mean() for r in mid])
+    assert accuracy < last["eval/mid_disc_accuracy"] - 0.1, accuracy
 
 
 def test_pretraining_discovers_distinguishable_skills(pointmass_skills):

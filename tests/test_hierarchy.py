@@ -2,9 +2,11 @@
 
 import json
 
+import gymnasium as gym
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from agents.checkpoint import load_checkpoint
 from agents.loop import evaluate_returns
@@ -38,8 +40,9 @@ def test_hierarchy_beats_random_skill_choice(pointmass_skills, tmp_path):
 
 
 def test_controller_discounts_per_robot_step(pointmass_skills, tmp_path, monkeypatch):
-    """--gamma is per robot step; a controller transition spans k steps, so it discounts by
-    gamma^k (semi-MDP). Per macro step, the horizon is k times too long (see cli/reuse.py)."""
+    """--gamma is per robot step, as the user set it: the controller's config keeps it, and
+    each stored choice carries its robot steps, so that the target discounts it by gamma^n:
+    k = 30 on PointMass's 100-step episodes makes choices of 30, 30, 30 and 10 steps."""
     from agents import discrete
 
     built = []
@@ -47,12 +50,71 @@ def test_controller_discounts_per_robot_step(pointmass_skills, tmp_path, monkeyp
     monkeypatch.setattr(discrete.SoftQ, "__init__", lambda self, obs, n, cfg, device="cpu": (
         built.append(cfg), original(self, obs, n, cfg, device))[-1])
     code = main(["hierarchy", "--skills-from", str(pointmass_skills), "--task", "PointMassGoal-v0",
-                 "--steps-per-skill", "5", "--gamma", "0.9", "--total-steps", "20", "--learning-starts", "10",
-                 "--eval-every", "20", "--eval-episodes", "1", "--run-dir", str(tmp_path), "--no-progress"])
+                 "--steps-per-skill", "30", "--gamma", "0.9", "--total-steps", "200",
+                 "--learning-starts", "10", "--eval-every", "200", "--eval-episodes", "1",
+                 "--run-dir", str(tmp_path), "--no-progress"])
     assert code == 0
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config["agent"]["gamma"] == pytest.approx(0.9)  # what the user set: per robot step
-    assert built[0].gamma == pytest.approx(0.9 ** 5)  # what the controller discounts a choice by
+    assert config["agent"]["gamma"] == pytest.approx(0.9) and built[0].gamma == pytest.approx(0.9)
+    steps = load_checkpoint(tmp_path / "checkpoints")["buffer"]["steps"].tolist()
+    assert steps == [30, 30, 30, 10, 30, 30, 30, 10]
+
+
+class _Idle:
+    """Two skills that do nothing: the task's reward alone decides each choice's return."""
+
+    n_skills = 2
+
+    def act(self, obs, z, deterministic=True):
+        return np.zeros(1, np.float32)
+
+    def observed_feature(self, env):
+        return None
+
+
+class _ConstantReward(gym.Env):
+    """Reward 1 on every step, never terminates; a TimeLimit ends its episodes."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, np.float32), 1.0, False, False, {}
+
+
+def test_controller_target_is_the_semi_mdp_one(tmp_path, monkeypatch):
+    """Constant reward 1, k = 10, gamma 0.99: a choice's stored reward is sum_{i<10} 0.99^i =
+    9.5618, not 10; a 25-step time limit cuts the third choice to 5 steps, stored with 4.9010
+    and bootstrapped with 0.99^5 = 0.9510, not 0.99^10 = 0.9044; returns report the plain sum."""
+    from agents import discrete
+    from agents.discrete import DiscreteConfig, SoftQ
+    from agents.loop import LoopConfig, OffPolicyLoop
+
+    gamma, k = 0.99, 10
+    def make():
+        return SkillEnv(gym.wrappers.TimeLimit(_ConstantReward(), 25), _Idle(), k, gamma=gamma)
+
+    agent = SoftQ(1, 2, DiscreteConfig(gamma=gamma, batch_size=3, learning_starts=1000))
+    cfg = LoopConfig(total_steps=75, eval_every=75, eval_episodes=1, progress=False)
+    eval_env = make()
+    loop = OffPolicyLoop(cfg, make(), agent, lambda p: evaluate_returns(eval_env, p, 1), tmp_path)
+    final = loop.run()
+    assert final["eval/return"] == 25.0 and final["eval/episode_length"] == 25.0
+    assert len(loop.buffer) == 9
+    batch = loop.buffer.gather(torch.arange(3))
+    np.testing.assert_allclose(batch.reward, [9.561792, 9.561792, 4.900995], rtol=1e-6)
+    np.testing.assert_array_equal(batch.steps, [10, 10, 5])
+
+    seen = []
+    target = discrete.soft_q_target
+    monkeypatch.setattr(discrete, "soft_q_target",
+                        lambda r, t, d, v: (seen.append(d), target(r, t, d, v))[-1])
+    agent.update(batch)
+    np.testing.assert_allclose(seen[0], [gamma**10, gamma**10, gamma**5], rtol=1e-6)
 
 
 def test_hierarchy_finds_a_sparse_goal(pointmass_skills, tmp_path):

@@ -26,6 +26,9 @@ class PushLibrary:
         self.calls.append(z)
         return DIRECTIONS[z].astype(np.float32)
 
+    def observed_feature(self, env):
+        return None
+
 
 class Recorder(gym.Wrapper):
     """Counts the task's steps and keeps each action, the observation it was taken in, and the
@@ -151,6 +154,9 @@ class IdleAnt:
     def act(self, obs: np.ndarray, z: int, deterministic: bool = True) -> np.ndarray:
         self.seen.append(obs)
         return np.zeros(8, dtype=np.float32)
+
+    def observed_feature(self, env):
+        return None
 
 
 def test_skills_see_the_robots_observation_and_the_controller_the_tasks():

@@ -89,6 +89,9 @@ class _Recorder:
         self.seen.append((obs.copy(), z))
         return np.full(8, float(z))
 
+    def observed_feature(self, env):
+        return None
+
 
 def test_rotated_skills_index_and_feed_turned_obs():
     base = _Recorder()
