@@ -38,17 +38,24 @@ def _check_robot_observation(task: str) -> None:
                           "there with `run.py hierarchy`")
 
 
-def _check_controller_obs(task: str, observe: str) -> None:
-    """Refuse --controller-obs task or task+pose where the task has no entries of its own (or no
-    pose_obs_dim): a one-line error before anything is built."""
+def _check_task(task: str, library, cfg: HierarchyConfig) -> None:
+    """Refuse, with a one-line error before anything is built, skill rotations the skills'
+    observation cannot take, and --controller-obs task or task+pose where the task has no
+    entries of its own (or no pose_obs_dim): both checked on one env of the task."""
     from envs.registry import make_env
     from envs.skill_env import controller_index
+    from skills.symmetry import RotatedSkills
 
     env = make_env(task)
     try:
-        controller_index(env, observe)
-    except ValueError as e:
-        raise ConfigError(f"controller_obs {observe!r}: {e}") from None
+        try:
+            RotatedSkills(library, cfg.skill_rotations).observed_feature(env)
+        except ValueError as e:
+            raise ConfigError(f"skill_rotations: {e}") from None
+        try:
+            controller_index(env, cfg.controller_obs)
+        except ValueError as e:
+            raise ConfigError(f"controller_obs {cfg.controller_obs!r}: {e}") from None
     finally:
         env.close()
 
@@ -98,8 +105,6 @@ def hierarchy(cfg: HierarchyConfig, run_dir: str | Path, resume: bool = False) -
     frozen skills every k steps of the task; loop.total_steps counts the robot's steps."""
     from agents.discrete import SoftQ
     from agents.rundir import RunDirError, read_config_dict
-    from envs.registry import make_env
-    from skills.symmetry import RotatedSkills
 
     if resume and read_config_dict(run_dir).get("version", 0) < 2:
         # Its buffer holds choices' undiscounted rewards, which the semi-MDP target would misread.
@@ -107,15 +112,7 @@ def hierarchy(cfg: HierarchyConfig, run_dir: str | Path, resume: bool = False) -
                           "within each choice (schema version 2) and cannot resume; start a new "
                           f"run with --config {Path(run_dir) / 'config.json'}")
     lib = _library(cfg)
-    env = make_env(cfg.task)
-    try:
-        RotatedSkills(lib, cfg.skill_rotations).observed_feature(env)
-    except ValueError as e:
-        raise ConfigError(f"skill_rotations: {e}") from None
-    finally:
-        env.close()
-    if cfg.controller_obs != "full":
-        _check_controller_obs(cfg.task, cfg.controller_obs)
+    _check_task(cfg.task, lib, cfg)
     def make_agent(obs_dim: int, space):
         import gymnasium as gym
 

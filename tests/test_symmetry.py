@@ -116,3 +116,14 @@ def test_rotated_skills_refuse_other_robots():
     with pytest.raises(ValueError, match="defined for the Ant"):
         RotatedSkills(base, 4)
     assert RotatedSkills(base, 1).n_skills == 3
+
+
+def test_an_appended_xy_turns_about_the_origin_with_the_robot():
+    """Skills that see the torso's x-y after Ant-v5's 105 entries: the turn of the 107 is the
+    turn of the 105 and the position turned by the same quarter turns about the origin."""
+    obs = np.random.default_rng(3).uniform(-1, 1, 107)
+    for turns in range(4):
+        out = rotate_ant_obs(obs, turns)
+        np.testing.assert_allclose(out[:105], rotate_ant_obs(obs[:105], turns))
+        np.testing.assert_allclose(out[105:], rotate_xy(obs[105:], turns))
+    np.testing.assert_allclose(rotate_ant_obs(obs, 1)[105:], [-obs[106], obs[105]])
