@@ -1,4 +1,4 @@
-"""softskills command line: train | pretrain | finetune | hierarchy | visualize | analyze.
+"""softskills command line: train | pretrain | finetune | hierarchy | visualize | analyze | sweep.
 
 Each command builds its components from typed configs and hands them to the one loop
 (agents/loop.py). A bad flag, an unknown env, a missing or corrupt checkpoint or a run dir that
@@ -53,9 +53,6 @@ def registry_fields(command: str) -> list:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cli.configs import COMMANDS
-    from cli.flags import add_flags
-
     parser = OneLineParser(prog="run.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for command, help in TRAINING.items():
@@ -64,17 +61,28 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--resume", action="store_true",
                        help="continue from the latest checkpoint; flags may change only "
                             "--total-steps, --threads, --device and --no-progress")
-        p.add_argument("--config", default=None, metavar="FILE",
-                       help="start from a config file (a run's config.json, or one in configs/); "
-                            "flags given beside it override it")
-        for name, meta in registry_fields(command):
-            default = getattr(getattr(COMMANDS[command](), name), meta["key"])
-            p.add_argument(f"--{meta['key']}", choices=meta["names"](), default=argparse.SUPPRESS,
-                           help=f"which {name} config the run starts from (default: {default})")
-        if command == "pretrain":
-            p.add_argument("--no-visualize", action="store_true",
-                           help="skip the videos, plots and report written at the end")
-        add_flags(p, training_flags(command))
+        _add_run_flags(p, command)
+
+    p = sub.add_parser("sweep", help="many runs of a training command at once, on Ray",
+                       description="Every combination of --grid values and --seeds is one trial: an "
+                                   "ordinary run dir under --out. Run the same command again to "
+                                   "resume the sweep.")
+    commands = p.add_subparsers(dest="sweep_command", required=True, metavar="COMMAND",
+                                parser_class=OneLineParser)
+    for command, help in TRAINING.items():
+        q = commands.add_parser(command, help=help, description=f"a sweep of: {help}")
+        q.add_argument("--out", required=True, metavar="DIR", help="the sweep's directory")
+        q.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of every grid point")
+        q.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                       help="a config field and its values (repeatable; a tuple's entries are "
+                            "separated by spaces)")
+        q.add_argument("--address", default=None,
+                       help="HOST:PORT of a running Ray cluster (default: Ray on this machine)")
+        q.add_argument("--cpus-per-run", type=int, default=1,
+                       help="cores, and torch threads, per trial (default: 1)")
+        q.add_argument("--max-concurrent", type=int, default=None,
+                       help="trials at once (default: the cluster's cores / --cpus-per-run)")
+        _add_run_flags(q, command)
 
     p = sub.add_parser("visualize", help="videos, plots and report.md of a run, into RUN_DIR/media")
     p.add_argument("--run-dir", required=True)
@@ -85,11 +93,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("analyze", help="compare runs: learning curves over seeds, a final table")
-    p.add_argument("run_dirs", nargs="+", help="run dirs, or parent dirs of runs")
-    p.add_argument("--out", required=True, help="directory for the plots and analysis.md")
+    p.add_argument("run_dirs", nargs="+", help="run dirs, parent dirs of runs, or a sweep's dir")
+    p.add_argument("--out", default=None,
+                   help="directory for the plots and analysis.md (default: DIR/analysis of the "
+                        "first dir)")
     p.add_argument("--metric", action="append", default=None,
                    help="metric to compare (repeatable; default: the usual ones the runs have)")
+    p.add_argument("--rank", default=None, metavar="METRIC",
+                   help="rank the groups by this metric's final value, highest first (a sweep's "
+                        "groups are ranked by the first metric by default)")
     return parser
+
+
+def _add_run_flags(p: argparse.ArgumentParser, command: str) -> None:
+    """--config, --algo/--method and the config's own flags, shared by a command and its sweep."""
+    from cli.configs import COMMANDS
+    from cli.flags import add_flags
+
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="start from a config file (a run's config.json, or one in configs/); "
+                        "flags given beside it override it")
+    for name, meta in registry_fields(command):
+        default = getattr(getattr(COMMANDS[command](), name), meta["key"])
+        p.add_argument(f"--{meta['key']}", choices=meta["names"](), default=argparse.SUPPRESS,
+                       help=f"which {name} config the run starts from (default: {default})")
+    if command == "pretrain":
+        p.add_argument("--no-visualize", action="store_true",
+                       help="skip the videos, plots and report written at the end")
+    add_flags(p, training_flags(command))
 
 
 def default_run_dir(cfg) -> str:
@@ -101,7 +132,7 @@ def default_run_dir(cfg) -> str:
 def resolve(args: argparse.Namespace):
     """The run's config and run dir: defaults, then --config FILE, then the flags given; or, with
     --resume, the run's own config.json with the flags it allows."""
-    from cli.configs import COMMANDS, read_file, read_run
+    from cli.configs import read_run
     from cli.flags import given
     from cli.runs import check_resume
 
@@ -110,31 +141,40 @@ def resolve(args: argparse.Namespace):
     if args.resume and args.config:
         raise ConfigError("--config starts a new run; --resume continues one from its own "
                           "config.json: pass one of them")
-    base = read_file(args.config, args.command) if args.config else COMMANDS[args.command]()
-    cfg = _apply(_select(base, args), values, flags)
+    cfg = new_config(args.command, args, values)
     run_dir = args.run_dir or default_run_dir(cfg)
     if not args.resume:
         return cfg, run_dir
     saved = read_run(run_dir, args.command)
     for name, meta in registry_fields(args.command):
         kept = getattr(saved, name)
-        if hasattr(args, meta["key"]) and type(getattr(_select(saved, args), name)) is not type(kept):
+        chosen = getattr(_select(saved, args, args.command), name)
+        if hasattr(args, meta["key"]) and type(chosen) is not type(kept):
             raise ConfigError(f"--{meta['key']} {getattr(args, meta['key'])} differs from the run's "
                               f"{getattr(type(kept), meta['key'])}")
     if "skills-from" in values and Path(values["skills-from"]).resolve() == Path(saved.skills_from).resolve():
         del values["skills-from"]  # the same skills by another path
-    cfg = _apply(_select(saved, args), values, flags)
+    cfg = _apply(_select(saved, args, args.command), values, flags)
     by_path = {p: f"--{f.name}" for f in flags.values() for p in f.paths}
     check_resume(saved, cfg, lambda path: by_path.get(path, ".".join(path)))
     return cfg, run_dir
 
 
-def _select(cfg, args: argparse.Namespace):
+def new_config(command: str, args: argparse.Namespace, values: dict):
+    """A new run's config: the defaults or --config FILE, the configs --algo / --method name,
+    then the flag `values` (by flag name)."""
+    from cli.configs import COMMANDS, read_file
+
+    base = read_file(args.config, command) if args.config else COMMANDS[command]()
+    return _apply(_select(base, args, command), values, training_flags(command))
+
+
+def _select(cfg, args: argparse.Namespace, command: str):
     """`cfg` with the configs that --method / --algo name: another method or agent starts from
     its defaults; a variant of the same agent (ddpg of td3) sets what makes it that variant."""
     import dataclasses
 
-    for name, meta in registry_fields(args.command):
+    for name, meta in registry_fields(command):
         if not hasattr(args, meta["key"]):
             continue
         start, current = meta["registry"](getattr(args, meta["key"])), getattr(cfg, name)
@@ -178,14 +218,72 @@ def run_command(args: argparse.Namespace) -> None:
     if args.command == "analyze":
         from cli.commands import analyze
 
-        analyze(args.run_dirs, args.out, args.metric)
+        analyze(args.run_dirs, args.out or str(Path(args.run_dirs[0]) / "analysis"), args.metric,
+                rank=args.rank)
         return
+    if args.command == "sweep":
+        return sweep(args)
     import cli
 
     cfg, run_dir = resolve(args)
     getattr(cli, args.command)(cfg, run_dir, resume=args.resume)
     if args.command == "pretrain" and not args.no_visualize:
         cli.visualize(run_dir, progress=cfg.loop.progress)
+
+
+# Set per trial by the sweep's own flags.
+_PER_TRIAL = {"seed": "--seeds", "threads": "--cpus-per-run"}
+
+
+def sweep_trials(args: argparse.Namespace) -> list:
+    """The trials of `run.py sweep COMMAND ...`, every config built and checked before any runs."""
+    import typing
+
+    from cli.flags import given
+    from cli.sweep import Trial, combinations, parse_grid, trial_name
+
+    command = args.sweep_command
+    flags = training_flags(command)
+    values = given(args, flags)
+    for name in values:
+        if name in _PER_TRIAL:
+            raise ConfigError(f"--{name} is set per trial in a sweep: use {_PER_TRIAL[name]}")
+    for name in ("cpus_per_run", "max_concurrent"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+    if len(set(args.seeds)) < len(args.seeds):
+        raise ConfigError("--seeds repeats a seed")
+    keys = {meta["key"]: meta for _, meta in registry_fields(command)}
+    fields = {n: f.tp for n, f in flags.items() if n not in _PER_TRIAL and n != "progress"}
+    fields.update({k: typing.Literal[tuple(meta["names"]())] for k, meta in keys.items()})
+    grid = parse_grid(args.grid, fields)
+    trials = []
+    for point, seed in combinations(grid, args.seeds):
+        name = trial_name(point, seed)
+        ns = argparse.Namespace(**vars(args))
+        trial_values = dict(values, seed=seed, threads=args.cpus_per_run, progress=False)
+        for field, value in point:
+            if field in keys:
+                setattr(ns, field, value)
+            else:
+                trial_values[field] = value
+        try:
+            cfg = new_config(command, ns, trial_values)
+        except ConfigError as e:
+            raise ConfigError(f"trial {name}: {e}") from None
+        trials.append(Trial(name, point, seed, cfg))
+    return trials
+
+
+def sweep(args: argparse.Namespace) -> int:
+    from cli.sweep import run_sweep
+
+    trials = sweep_trials(args)
+    statuses = run_sweep(args.sweep_command, trials, args.out, address=args.address,
+                         cpus_per_run=args.cpus_per_run, max_concurrent=args.max_concurrent,
+                         visualize=not getattr(args, "no_visualize", False),
+                         progress=getattr(args, "progress", True))
+    return int(any(s["status"] == "failed" for s in statuses.values()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     from envs.registry import RobotMismatchError, UnknownEnvError
 
     try:
-        run_command(args)
+        rc = run_command(args)
     except (CheckpointError, ConfigError, UnknownEnvError, MetricNotFoundError,
             RenderingUnavailable, RobotMismatchError) as e:
         print(f"run.py {args.command}: error: {e}", file=sys.stderr)
@@ -208,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         print(f"run.py {args.command}: {e or 'interrupted'}", file=sys.stderr)
         return 130
-    return 0
+    return rc or 0
 
 
 if __name__ == "__main__":

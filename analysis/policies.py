@@ -31,14 +31,30 @@ def load_policy(run_dir: str | Path, config, render_size: int = 240
     # A fine-tuned skill's networks take the skill's one-hot after the observation; how many
     # skills there were is the width of the actor's input beyond the observation.
     n_skills = state["agent"]["actor"]["trunk.0.weight"].shape[1] - obs_dim if skill is not None else 0
-    agent = build_agent(config.agent_config, obs_dim + n_skills, env.action_space)
-    agent.load_state_dict(state["agent"])
+    agent = _agent(state, config, obs_dim + n_skills, env.action_space)
     plugin = FixedSkill(skill, n_skills) if n_skills else NoSkills()
 
     def policy(obs: np.ndarray) -> np.ndarray:
         return agent.act(plugin.condition(obs, skill), deterministic=True)
 
     return env, policy
+
+
+def load_agent(run_dir: str | Path):
+    """(the typed config, the trained agent, an env of its task) of a `train` run, from its
+    latest checkpoint: to act in the env (stochastically or not) or in a perturbed copy of it."""
+    from cli.configs import read_run
+
+    config = read_run(run_dir, "train")
+    env = make_env(config.env_name)
+    state = load_checkpoint(Path(run_dir) / "checkpoints")
+    return config, _agent(state, config, env.observation_space.shape[0], env.action_space), env
+
+
+def _agent(state: dict, config, obs_dim: int, action_space: gym.Space):
+    agent = build_agent(config.agent_config, obs_dim, action_space)
+    agent.load_state_dict(state["agent"])
+    return agent
 
 
 def _skills_view(config) -> Callable[[gym.Env], gym.Env]:

@@ -158,9 +158,16 @@ def _report(run_dir: Path, config, sections: list[str]) -> str:
     ]) + "\n"
 
 
-def analyze(dirs: list[str | Path], out: str | Path, metrics: list[str] | None = None) -> Path:
+def analyze(dirs: list[str | Path], out: str | Path, metrics: list[str] | None = None,
+            rank: str | None = None) -> Path:
     """Learning curves (mean and 95% CI over seeds) per algorithm and env for each metric, and a
-    markdown table of final values; returns the path of `out/analysis.md`."""
+    markdown table of final values; returns the path of `out/analysis.md`.
+
+    Trials of a sweep (`run.py sweep`) are grouped by their grid point instead, those that
+    failed are left out (and listed), and the groups are ranked by the final value of `rank`
+    (default: the first metric), highest first."""
+    from cli.sweep import sweep_labels, trial_status
+
     for d in dirs:
         if not Path(d).is_dir():
             raise RunDirError(f"{d} is not a directory")
@@ -169,9 +176,20 @@ def analyze(dirs: list[str | Path], out: str | Path, metrics: list[str] | None =
         raise RunDirError(f"no runs found in {', '.join(map(str, dirs))}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    labels = {name: label for d in dirs for name, label in sweep_labels(d).items()}
+    failed = sorted(r for r in df["run"].unique() if r in labels and any(
+        (trial_status(Path(d) / r) or {}).get("status") == "failed" for d in dirs))
+    df = df[~df["run"].isin(failed)]
+    if df.empty:
+        raise RunDirError(f"every trial in {', '.join(map(str, dirs))} failed (see its sweep.md)")
+    plain = df["algorithm"] + " / " + df["env"]
+    df = df.assign(group=[labels.get(r, p) for r, p in zip(df["run"], plain)])
     chosen = metrics or [m for m in CURVES if m in set(metrics_of(df))]
-    df = df.assign(group=df["algorithm"] + " / " + df["env"])
     lines = [f"# Analysis of {df['run'].nunique()} runs", ""]
+    if failed:
+        lines += [f"Left out, failed: {', '.join(failed)}", ""]
+    if rank or labels:
+        lines += _ranking(df, rank or chosen[0])
     for metric in chosen:
         require_metric(df, metric)
         name = metric.replace("/", "_") + ".png"
@@ -181,3 +199,15 @@ def analyze(dirs: list[str | Path], out: str | Path, metrics: list[str] | None =
     report = out / "analysis.md"
     report.write_text("\n".join(lines))
     return report
+
+
+def _ranking(df: pd.DataFrame, metric: str) -> list[str]:
+    """The groups by the mean of their runs' final `metric`, highest first."""
+    from analysis.stats import final_stats
+
+    stats = final_stats(df, metric, group="group").sort_values("mean", ascending=False)
+    lines = [f"## Ranked by final {metric}", "", "| rank | group | mean | 95% CI | n |",
+             "|---:|---|---:|---:|---:|"]
+    for i, r in enumerate(stats.itertuples(index=False), start=1):
+        lines.append(f"| {i} | {r.group} | {r.mean:.4g} | [{r.lo:.4g}, {r.hi:.4g}] | {r.n} |")
+    return lines + [""]

@@ -37,9 +37,12 @@ def visualize(run_dir: str | Path, steps: int | None = None, size: int = 240, gi
     return report
 
 
-def analyze(run_dirs: list[str], out: str, metrics: list[str] | None = None) -> Path:
+def analyze(run_dirs: list[str], out: str, metrics: list[str] | None = None,
+            rank: str | None = None) -> Path:
+    """Learning curves and final values over seeds, per algorithm and env (a sweep's trials per
+    grid point, ranked by `rank`); returns the path of out/analysis.md."""
     from analysis.report import analyze as _analyze
 
-    report = _analyze(run_dirs, out, metrics)
+    report = _analyze(run_dirs, out, metrics, rank=rank)
     print(f"analysis: {report}")
     return report

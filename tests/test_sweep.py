@@ -1,0 +1,163 @@
+"""`run.py sweep`: trials as ordinary run dirs on embedded Ray, resumed by running it again,
+failures reported without stopping the others, and bad input refused before Ray starts."""
+
+import csv
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from agents.config import ConfigError
+from cli.sweep import combinations, parse_grid, parse_value, trial_name
+from run import main
+
+ROOT = Path(__file__).resolve().parents[1]
+# A few thousand Pendulum steps with small networks: a trial takes seconds at one thread.
+PENDULUM = ["train", "--env", "Pendulum-v1", "--learning-starts", "100", "--hidden", "32", "32",
+            "--batch-size", "32", "--no-progress"]
+
+
+def sweep(args: list[str], **kw) -> subprocess.Popen:
+    env = dict(os.environ, MUJOCO_GL="egl", OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, str(ROOT / "run.py"), "sweep", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def steps_logged(run_dir: Path) -> list[int]:
+    with open(run_dir / "metrics.csv") as f:
+        return [int(float(r["step"])) for r in csv.DictReader(f)]
+
+
+def wait_unlocked(run_dir: Path, timeout: float = 60.0) -> None:
+    """Until no process holds the run dir (a killed sweep's workers exit a moment later)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        with open(run_dir / ".lock", "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, fcntl.LOCK_UN)
+                return
+            except BlockingIOError:
+                time.sleep(0.5)
+    raise AssertionError(f"{run_dir} still held {timeout} s after the sweep was killed")
+
+
+def test_grid_values_take_their_fields_types():
+    fields = {"lr": float, "skills": int, "hidden": tuple[int, ...], "algo": Literal["sac", "td3"],
+              "soft": bool, "target-entropy": float | None}
+    grid = parse_grid(["lr=1e-3,3e-4", "hidden=64 64,256 256", "algo=td3", "soft=true,false",
+                       "target_entropy=none,-2"], fields)
+    assert grid == {"lr": [1e-3, 3e-4], "hidden": [(64, 64), (256, 256)], "algo": ["td3"],
+                    "soft": [True, False], "target-entropy": [None, -2.0]}
+    for bad, says in [("foo=1", "foo is not a field of this command's config; the fields are: algo, "
+                       "hidden, lr, skills, soft, target-entropy"),
+                      ("skills=2.5", "'2.5' is not a int"), ("algo=ppo", "'ppo' is not one of sac, td3"),
+                      ("soft=yes", "'yes' is not true or false"), ("lr", "is not NAME=V1,V2"),
+                      ("lr=1,1.0", "repeats a value")]:
+        with pytest.raises(ConfigError, match=says):
+            parse_grid([bad], fields)
+    assert parse_value("7", int, "skills") == 7
+
+
+def test_every_grid_point_and_seed_is_one_trial_with_a_unique_name():
+    trials = combinations({"lr": [1e-3, 3e-4], "hidden": [(64, 64)]}, [0, 1])
+    assert [(dict(p), s) for p, s in trials] == [
+        ({"lr": 1e-3, "hidden": (64, 64)}, 0), ({"lr": 1e-3, "hidden": (64, 64)}, 1),
+        ({"lr": 3e-4, "hidden": (64, 64)}, 0), ({"lr": 3e-4, "hidden": (64, 64)}, 1)]
+    names = [trial_name(p, s) for p, s in trials]
+    assert names[0] == "lr=0.001-hidden=64x64-s0" and len(set(names)) == 4
+    assert trial_name((), 3) == "s3"
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--grid", "foo=1,2"], "--grid foo is not a field of this command's config; the fields are: "),
+    (["--grid", "lr=fast"], "--grid lr: 'fast' is not a float"),
+    (["--grid", "lr=-1"], "trial lr=-1.0-s0: --lr must be > 0"),
+    (["--seed", "3"], "--seed is set per trial in a sweep: use --seeds"),
+    (["--seeds", "1", "1"], "--seeds repeats a seed"),
+    (["--address", "nonsense"], "--address nonsense is not HOST:PORT"),
+])
+def test_bad_sweep_input_is_one_line_and_exit_2_before_ray_starts(tmp_path, capsys, args, says):
+    import ray
+
+    code = main(["sweep", *PENDULUM, "--total-steps", "300", "--out", str(tmp_path / "s"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and says in err and len(err.strip().splitlines()) == 1, err
+    assert not ray.is_initialized() and not (tmp_path / "s").exists()
+
+
+def test_an_unreachable_cluster_is_one_line_and_exit_2(tmp_path, capsys):
+    with socket.socket() as s:  # a port nothing listens on once this socket closes
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = main(["sweep", *PENDULUM, "--total-steps", "300", "--out", str(tmp_path / "s"),
+                 "--address", f"127.0.0.1:{port}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no Ray cluster reachable there" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_killed_sweep_resumes_with_every_step_logged_once(tmp_path):
+    out = tmp_path / "sweep"
+    args = [*PENDULUM, "--total-steps", "2400", "--checkpoint-every", "300", "--eval-every", "300",
+            "--log-every", "300", "--eval-episodes", "1", "--grid", "lr=0.001,0.003", "--seeds", "0", "1",
+            "--out", str(out)]
+    names = ["lr=0.001-s0", "lr=0.001-s1", "lr=0.003-s0", "lr=0.003-s1"]
+
+    first = sweep(args)
+    end = time.time() + 120
+    while not list(out.glob("*/checkpoints/latest.pt")) and time.time() < end:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)  # no chance to tidy up
+    first.communicate()
+    assert not any((out / n / "trial.json").exists() for n in names), "killed too late: make trials longer"
+    for d in out.glob("*/.lock"):
+        wait_unlocked(d.parent)
+
+    again = sweep(args)
+    log, _ = again.communicate(timeout=300)
+    assert again.returncode == 0, log
+    assert "4 of 4 trials done, 0 failed" in log
+    resumed = 0
+    for n in names:
+        steps = steps_logged(out / n)
+        assert steps == list(range(0, 2401, 300)), (n, steps)  # each once, to the end
+        assert json.loads((out / n / "trial.json").read_text())["status"] == "done"
+        resumed += "resumed" in (out / n / "trial.log").read_text()
+        assert json.loads((out / n / "config.json").read_text())["threads"] == 1
+    assert resumed >= 1  # the kill came mid-way through at least one trial
+    summary = (out / "sweep.md").read_text()
+    assert all(f"| {n} |" in summary for n in names)
+
+    # Grouped by grid point over the two seeds, and ranked.
+    analysis = (out / "analysis" / "analysis.md").read_text()
+    assert "## Ranked by final eval/return" in analysis
+    assert "| lr=0.001 |" in analysis and "| lr=0.003 |" in analysis and "| 2 |" in analysis
+
+    third = sweep(args)
+    log, _ = third.communicate(timeout=120)
+    assert third.returncode == 0 and "(4 already finished)" in log, log
+    assert all(steps_logged(out / n) == list(range(0, 2401, 300)) for n in names)
+
+
+def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path):
+    out = tmp_path / "sweep"
+    # An absurd learning rate sends the actor's loss to infinity within a few updates.
+    run = sweep([*PENDULUM, "--total-steps", "400", "--grid", "lr=0.001,1e30", "--out", str(out)])
+    log, _ = run.communicate(timeout=300)
+    assert run.returncode == 1, log
+    assert "1 of 2 trials done, 1 failed" in log
+    failed = json.loads((out / "lr=1e+30-s0" / "trial.json").read_text())
+    assert failed["status"] == "failed" and "is inf" in failed["reason"] and "\n" not in failed["reason"]
+    assert json.loads((out / "lr=0.001-s0" / "trial.json").read_text())["status"] == "done"
+    assert steps_logged(out / "lr=0.001-s0")[-1] == 400
+    summary = (out / "sweep.md").read_text()
+    assert "| lr=1e+30-s0 | 0 | lr=1e+30 | failed: DivergedError: step" in summary
+    assert "Left out, failed: lr=1e+30-s0" in (out / "analysis" / "analysis.md").read_text()
