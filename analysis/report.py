@@ -104,11 +104,12 @@ def _skill_media(run_dir: Path, media: Path, steps, size, gif, seed, no_video: s
     if positions[0].shape[1] == 2:
         plots.coverage_map(np.concatenate(positions), media / "coverage.png")
         out.append("![coverage](media/coverage.png)")
-    true_z = np.concatenate([np.full(len(r.predicted), r.skill) for r in rollouts])
-    pred_z = np.concatenate([r.predicted for r in rollouts])
-    plots.confusion_matrix_plot(confusion_matrix(true_z, pred_z, lib.n_skills),
-                                media / "confusion.png", title="q(z|s) on fresh rollouts")
-    out.append("![confusion matrix](media/confusion.png)")
+    if lib.method.predict is not None:  # METRA and LSD have no classifier of skills
+        true_z = np.concatenate([np.full(len(r.predicted), r.skill) for r in rollouts])
+        pred_z = np.concatenate([r.predicted for r in rollouts])
+        plots.confusion_matrix_plot(confusion_matrix(true_z, pred_z, lib.n_skills),
+                                    media / "confusion.png", title="q(z|s) on fresh rollouts")
+        out.append("![confusion matrix](media/confusion.png)")
     table = pd.DataFrame(per_skill_table(rollouts)).round(3)
     table.to_csv(media / "skills.csv", index=False)
     out.append("### Per skill (fresh deterministic rollouts)\n\n" + markdown_table(table))

@@ -43,7 +43,6 @@ from analysis.plots import save_figure  # noqa: E402
 from analysis.runs import load_runs  # noqa: E402
 from analysis.stats import bootstrap_ci  # noqa: E402
 
-
 MAX_CONCURRENT: list[str] = []  # --max-concurrent N, passed on to every sweep
 
 

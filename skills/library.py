@@ -95,7 +95,7 @@ class SkillLibrary:
     def log_q_z(self, features: np.ndarray, z: int) -> np.ndarray:
         """log q(z | f(s)) for each row of `features` (what the discriminator sees of s)."""
         self._check_skill(z)
-        return self.method.predict(np.asarray(features, dtype=np.float32))[:, z]
+        return self._predict(np.asarray(features, dtype=np.float32))[:, z]
 
     def infer_skill(self, features: np.ndarray) -> int:
         """The skill closest to a demonstration: argmax_z sum_t log q(z | f(s_t)) (the DIAYN
@@ -104,7 +104,13 @@ class SkillLibrary:
         features = np.asarray(features, dtype=np.float32)
         if features.ndim != 2:
             raise ValueError(f"infer_skill wants a (T, feature_dim) array, got shape {features.shape}")
-        return int(self.method.predict(features).sum(0).argmax())
+        return int(self._predict(features).sum(0).argmax())
+
+    def _predict(self, features: np.ndarray) -> np.ndarray:
+        if self.method.predict is None:
+            raise ValueError(f"the {type(self.method.cfg).method} skills have no classifier "
+                             "q(z|s): log q(z|s) and infer_skill are DIAYN's")
+        return self.method.predict(features)
 
     @torch.no_grad()
     def skill_returns(self, env: gym.Env, episodes: int = 1) -> np.ndarray:

@@ -60,13 +60,14 @@ def rollout_skill(
     skill: int,
     feature_fn: Callable[[], np.ndarray] | None,
     position_fn: Callable[[], np.ndarray] | None,
-    predict: Callable[[np.ndarray], np.ndarray],
+    predict: Callable[[np.ndarray], np.ndarray] | None,
     max_steps: int | None = None,
     seed: int | None = None,
     frames: list[np.ndarray] | None = None,
     lead: tuple[int, int] | None = None,
 ) -> SkillRollout:
-    """Run skill z for one episode (or `max_steps`); `predict` maps features to log q(.|f(s)).
+    """Run skill z for one episode (or `max_steps`); `predict` maps features to log q(.|f(s))
+    (None: no classifier, and `log_q_z` and `predicted` are empty).
     With a `frames` list, the env's rgb frame of every state of this rollout is appended (T+1).
     With `lead` = (skill, steps), that skill runs first, unrecorded, and z starts where it left
     the robot (no step of z if the episode ended first)."""
@@ -97,24 +98,31 @@ def rollout_skill(
         if terminated or truncated:
             break
     features = np.asarray(feats, dtype=np.float32)
-    log_probs = predict(features[1:])
     actions_ = np.asarray(actions) if actions else np.zeros((0, *env.action_space.shape))
+    if predict is None:  # a method without a classifier of skills (METRA, LSD)
+        log_q_z, predicted = np.zeros(0), np.zeros(0, dtype=np.int64)
+    else:
+        log_probs = predict(features[1:])
+        log_q_z, predicted = log_probs[:, skill], log_probs.argmax(-1)
     return SkillRollout(skill, np.asarray(states), actions_, np.asarray(rewards, np.float64),
-                        features, np.asarray(positions, dtype=np.float64), log_probs[:, skill],
-                        log_probs.argmax(-1))
+                        features, np.asarray(positions, dtype=np.float64), log_q_z, predicted)
 
 
 def skill_metrics(rollouts: list[SkillRollout], n_skills: int) -> dict[str, float]:
-    """Aggregate metrics over rollouts of every skill (keys under `eval/`)."""
-    true_z = np.concatenate([np.full(len(r.predicted), r.skill) for r in rollouts])
+    """Aggregate metrics over rollouts of every skill (keys under `eval/`): the held-out accuracy
+    and log q(z|s) where the method has a classifier; coverage (x-y robots) and the mean distance
+    from start to end of a rollout (`eval/travel`) where the env has a position."""
+    out = {"eval/return": float(np.mean([r.task_return for r in rollouts]))}
     pred_z = np.concatenate([r.predicted for r in rollouts])
-    out = {
-        "eval/disc_accuracy": float((pred_z == true_z).mean()),
-        "eval/log_q_z": float(np.mean(np.concatenate([r.log_q_z for r in rollouts]))),
-        "eval/return": float(np.mean([r.task_return for r in rollouts])),
-    }
+    if len(pred_z):
+        true_z = np.concatenate([np.full(len(r.predicted), r.skill) for r in rollouts])
+        out["eval/disc_accuracy"] = float((pred_z == true_z).mean())
+        out["eval/log_q_z"] = float(np.mean(np.concatenate([r.log_q_z for r in rollouts])))
     if rollouts[0].positions.shape[1] == 2:
         out["eval/coverage"] = float(coverage(np.concatenate([r.positions for r in rollouts])))
+    if rollouts[0].positions.shape[1] > 0:
+        out["eval/travel"] = float(np.mean([np.linalg.norm(r.positions[-1] - r.positions[0])
+                                            for r in rollouts]))
     return out
 
 
@@ -122,8 +130,10 @@ def per_skill_table(rollouts: list[SkillRollout]) -> list[dict[str, float]]:
     """One row per rollout: skill, mean log q(z|s), accuracy, task return, final position."""
     rows = []
     for r in rollouts:
-        row = {"skill": r.skill, "log_q_z": float(r.log_q_z.mean()),
-               "accuracy": float((r.predicted == r.skill).mean()), "return": r.task_return}
+        scored = len(r.predicted) > 0
+        row = {"skill": r.skill, "log_q_z": float(r.log_q_z.mean()) if scored else float("nan"),
+               "accuracy": float((r.predicted == r.skill).mean()) if scored else float("nan"),
+               "return": r.task_return}
         for name, v in zip(("final_x", "final_y"), r.positions[-1]):
             row[name] = float(v)
         rows.append(row)

@@ -8,7 +8,8 @@ A skill method is a class with
 - the loop's `SkillPlugin` protocol (agents/loop.py): `n_skills`, `skill_dim` (entries appended
   to the observation), `skill_steps`, `feature_fn`, `sample_skill`, `condition`, `relabel`,
   `update`, `state_dict`, `load_state_dict`;
-- for evaluation and the library: `feature_for(env)` and `predict(features)`, log q(. | f(s));
+- for evaluation and the library: `feature_for(env)` and `predict(features)`, log q(. | f(s))
+  (None for a method without a classifier of skills: METRA, LSD);
 - optionally `policy_env(cfg, env)`: the env as the skill policy sees it (DIAYN appends a
   feature its reward reads and the observation leaves out); without it, the env itself.
 
@@ -23,8 +24,10 @@ import gymnasium as gym
 
 from agents.config import ConfigError
 from skills.diayn import DIAYN
+from skills.lsd import LSD
+from skills.metra import METRA
 
-METHODS: dict[str, type] = {"diayn": DIAYN}
+METHODS: dict[str, type] = {"diayn": DIAYN, "metra": METRA, "lsd": LSD}
 
 
 def method_class(name: str) -> type:

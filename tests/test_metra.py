@@ -1,0 +1,116 @@
+"""METRA and LSD (discrete skills): the reward and constraint by hand, lambda's direction, LSD's
+Lipschitz bound, relabelling with the current phi, and skills that travel on PointMass."""
+
+import numpy as np
+import pytest
+import torch
+
+from agents.buffer import Batch
+from agents.config import ConfigError
+from skills.lsd import LSD, LSDConfig
+from skills.metra import METRA, METRAConfig, centred_skills, constraint_penalty, dual_loss, metra_reward
+
+
+def batch_of(obs, next_obs, skill) -> Batch:
+    obs, next_obs = torch.as_tensor(obs, dtype=torch.float32), torch.as_tensor(next_obs, dtype=torch.float32)
+    n = len(obs)
+    return Batch(obs, torch.zeros(n, 1), torch.zeros(n), next_obs, torch.zeros(n),
+                 torch.as_tensor(skill), next_obs)
+
+
+def test_the_reward_and_the_constraint_by_hand():
+    z = centred_skills(torch.tensor([1, 3]), 4)
+    np.testing.assert_allclose(z, [[-1 / 3, 1, -1 / 3, -1 / 3], [-1 / 3, -1 / 3, -1 / 3, 1]], atol=1e-6)
+    assert torch.allclose(z.sum(-1), torch.zeros(2), atol=1e-6)  # moving along all axes alike pays 0
+    phi_s = torch.tensor([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    phi_next = torch.tensor([[0.5, 2.0, 0.0, 0.0], [2.0, 2.0, 2.0, 2.0]])
+    # (0.5, 2, 0, 0) . (-1/3, 1, -1/3, -1/3) = -1/6 + 2 = 11/6; a uniform step pays 0.
+    np.testing.assert_allclose(metra_reward(phi_s, phi_next, z), [11 / 6, 0.0], atol=1e-6)
+    steps = torch.tensor([[0.6, 0.8], [1.0, 1.0], [0.1, 0.0]])
+    penalty = constraint_penalty(torch.zeros(3, 2), steps, slack=1e-3)
+    np.testing.assert_allclose(penalty, [0.0, -1.0, 1e-3], atol=1e-6)  # on it, outside, well inside
+
+
+def test_lambda_grows_while_the_constraint_is_broken_and_shrinks_while_it_is_slack():
+    torch.manual_seed(0)
+    obs = torch.randn(64, 3)
+    b = batch_of(obs, obs + 0.1, torch.zeros(64, dtype=torch.long))
+    for scale, grows in [(100.0, True), (0.0, False)]:
+        m = METRA(3, METRAConfig(n_skills=2, hidden=(16,), lambda_lr=1e-2))
+        with torch.no_grad():
+            m.phi[-1].weight.mul_(scale)  # steps in phi far beyond 1, or none at all
+        before = m.log_lambda.item()
+        stats = m.representation_step(b)
+        assert (m.log_lambda.item() > before) is grows, (scale, stats)
+    log_lam = torch.tensor(0.0, requires_grad=True)
+    dual_loss(log_lam, torch.tensor([-1.0, 0.5])).backward()
+    assert log_lam.grad.item() == pytest.approx(-0.25)  # a descent step raises log lambda
+
+
+def test_metra_keeps_consecutive_states_within_one_unit_of_phi():
+    torch.manual_seed(0)
+    chain = torch.linspace(0, 4, 41)[:, None]  # a chain of states; each step moves 0.1
+    train = batch_of(chain[:-1:2], chain[1::2], torch.zeros(20, dtype=torch.long))
+    m = METRA(1, METRAConfig(n_skills=2, hidden=(32, 32), lr=1e-3, lambda_lr=1e-2))
+    for _ in range(1500):
+        stats = m.representation_step(train)
+    held = torch.linspace(0.05, 3.95, 40)[:, None]  # pairs between the training states
+    steps = np.linalg.norm(m.embed(held[1:].numpy()) - m.embed(held[:-1].numpy()), axis=-1)
+    assert steps.max() <= 1 + 1e-2, steps.max()
+    assert steps.mean() > 0.8, stats  # and the skill is paid: phi stretches to the bound
+
+
+def test_lsd_layers_have_spectral_norm_at_most_one():
+    torch.manual_seed(0)
+    lsd = LSD(5, LSDConfig(n_skills=3, hidden=(32, 32), lr=1e-2))
+    b = batch_of(torch.randn(128, 5), torch.randn(128, 5), torch.randint(3, (128,)))
+    for _ in range(100):
+        lsd.representation_step(b)
+    lsd.phi.eval()
+    linears = [m for m in lsd.phi if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 3
+    for layer in linears:
+        assert torch.linalg.svdvals(layer.weight.detach()).max() <= 1 + 1e-3
+    # Hence phi is 1-Lipschitz: no pair of states moves further in phi than in the state.
+    x, y = torch.randn(500, 5), torch.randn(500, 5)
+    assert ((lsd.embed(x.numpy()) - lsd.embed(y.numpy())) ** 2).sum(-1).max() <= ((x - y) ** 2).sum(-1).max()
+
+
+@pytest.mark.parametrize("method", [METRA(4, METRAConfig(n_skills=3, hidden=(16,))),
+                                    LSD(4, LSDConfig(n_skills=3, hidden=(16,)))])
+def test_the_reward_is_relabelled_with_the_current_phi(method):
+    torch.manual_seed(0)
+    b = batch_of(torch.randn(32, 4), torch.randn(32, 4), torch.randint(3, (32,)))
+    first = method.relabel(b)
+    assert first.obs.shape == (32, 4 + 3)
+    assert torch.equal(first.obs[:, 4:], torch.nn.functional.one_hot(b.skill, 3).float())
+    by_hand = metra_reward(torch.as_tensor(method.embed(b.obs.numpy())),
+                           torch.as_tensor(method.embed(b.next_obs.numpy())), centred_skills(b.skill, 3))
+    torch.testing.assert_close(first.reward, by_hand)
+    method.representation_step(b)  # phi changes: so does the same batch's reward
+    assert not torch.allclose(method.relabel(b).reward, first.reward)
+
+
+def test_a_method_without_skills_to_tell_apart_is_refused():
+    with pytest.raises(ConfigError, match="n_skills must be at least 2"):
+        METRAConfig(n_skills=1)
+    with pytest.raises(ConfigError, match="init_lambda"):
+        METRAConfig(init_lambda=0)
+
+
+def test_metra_skills_travel_apart_on_pointmass(tmp_path):
+    from run import main
+    from skills.library import SkillLibrary
+
+    run = tmp_path / "metra"
+    assert main(["pretrain", "--method", "metra", "--env", "PointMass-v0", "--skills", "4",
+                 "--total-steps", "4000", "--learning-starts", "1000", "--eval-every", "4000",
+                 "--seed", "0", "--threads", "1", "--run-dir", str(run), "--no-progress",
+                 "--no-visualize"]) == 0
+    lib = SkillLibrary.load(run)
+    ends = np.array([lib.rollout(z, seed=0).positions[-1] for z in range(4)])
+    assert np.linalg.norm(ends, axis=1).min() > 2.5, ends  # a random policy ends ~1 m out
+    gaps = np.linalg.norm(ends[:, None] - ends[None], axis=-1)[np.triu_indices(4, 1)]
+    assert gaps.min() > 2.0, ends  # four places, not one
+    with pytest.raises(ValueError, match="no classifier"):
+        lib.infer_skill(np.zeros((3, 4)))
