@@ -39,11 +39,14 @@ class ReplayBuffer:
     """
 
     def __init__(self, capacity: int, obs_dim: int, action_dim: int, feature_dim: int = 0,
-                 device: str = "cpu"):
+                 device: str = "cpu", skill_dim: int = 0):
+        """`skill_dim` 0 stores a skill as an integer (one of K), d > 0 as a float vector of d
+        entries (a continuous skill z)."""
         if capacity < 1:
             raise ValueError(f"buffer capacity must be >= 1, got {capacity}")
-        # obs and next_obs, action, feature: float32; reward, terminated, steps: float32; skill: int64
-        row = 4 * (2 * obs_dim + action_dim + feature_dim + 3) + 8
+        # obs and next_obs, action, feature: float32; reward, terminated, steps: float32; skill:
+        # int64, or float32 vectors
+        row = 4 * (2 * obs_dim + action_dim + feature_dim + 3) + (4 * skill_dim or 8)
         check_fits(capacity * row, f"a replay buffer of {capacity} transitions",
                    "lower buffer_size or total_steps")
         self.capacity = capacity
@@ -54,7 +57,8 @@ class ReplayBuffer:
             "reward": np.zeros(capacity, np.float32),
             "next_obs": np.zeros((capacity, obs_dim), np.float32),
             "terminated": np.zeros(capacity, np.float32),
-            "skill": np.zeros(capacity, np.int64),
+            "skill": (np.zeros((capacity, skill_dim), np.float32) if skill_dim
+                      else np.zeros(capacity, np.int64)),
             "steps": np.ones(capacity, np.float32),
         }
         if feature_dim:
@@ -73,7 +77,7 @@ class ReplayBuffer:
         reward: float,
         next_obs: np.ndarray,
         terminated: bool,
-        skill: int = 0,
+        skill: int | np.ndarray = 0,
         next_feature: np.ndarray | None = None,
         steps: int = 1,
     ) -> None:

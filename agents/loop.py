@@ -116,8 +116,11 @@ class SkillPlugin(Protocol):
     """what the method needs of the state beside the observation, read from the env after each
     step and stored with s' (None: the observation is enough)"""
 
-    def sample_skill(self, rng: np.random.Generator) -> int: ...
-    def condition(self, obs: np.ndarray, skill: int) -> np.ndarray: ...
+    def sample_skill(self, rng: np.random.Generator) -> int | np.ndarray:
+        """One of K (an int), or a vector z for a method with `continuous_dim` = d > 0."""
+        ...
+
+    def condition(self, obs: np.ndarray, skill: int | np.ndarray) -> np.ndarray: ...
     def relabel(self, batch: Batch) -> Batch:
         """The batch as the agent should see it (skill appended, reward relabelled)."""
         ...
@@ -215,7 +218,8 @@ class OffPolicyLoop:
         feature_dim = 0 if self.feature_fn is None else int(np.size(self.feature_fn()))
         # On the agent's device, so that sampled batches meet the networks where they are.
         self.buffer = ReplayBuffer(min(agent.cfg.buffer_size, cfg.total_steps), obs_dim, action_dim,
-                                   feature_dim=feature_dim, device=agent.device)
+                                   feature_dim=feature_dim, device=agent.device,
+                                   skill_dim=getattr(self.plugin, "continuous_dim", 0))
         self.rng = np.random.default_rng(cfg.seed)
         self.torch_gen = torch.Generator().manual_seed(cfg.seed)
         self.step = 0

@@ -107,9 +107,11 @@ def comparison(df: pd.DataFrame, metric: str, out: PathLike, groups: Sequence[st
     return save_figure(fig, out)
 
 
-def skill_trajectories(trajs: Sequence[np.ndarray], out: PathLike, title: str | None = None) -> Path:
-    """One path per skill z = 0..K-1, one colour each: (T, 2) arrays are drawn as x-y paths
-    (start o, end x); (T,) or (T, 1) arrays as x against time, for planar robots."""
+def skill_trajectories(trajs: Sequence[np.ndarray], out: PathLike, title: str | None = None,
+                       labels: Sequence[str] | None = None) -> Path:
+    """One path per skill (labelled z=0..K-1 unless `labels`), one colour each: (T, 2) arrays
+    are drawn as x-y paths (start o, end x); (T,) or (T, 1) arrays as x against time, for planar
+    robots."""
     paths = [np.asarray(t, dtype=np.float64) for t in trajs]
     if not paths:
         raise ValueError("skill_trajectories needs at least one trajectory")
@@ -121,11 +123,12 @@ def skill_trajectories(trajs: Sequence[np.ndarray], out: PathLike, title: str | 
                          f"positions; got shapes {shapes}")
     fig = Figure(layout="constrained", figsize=(6.0, 5.0))
     ax = fig.add_subplot()
-    for z, (p, colour) in enumerate(zip(paths, _colours(len(paths)))):
+    labels = labels or [f"z={z}" for z in range(len(paths))]
+    for label, p, colour in zip(labels, paths, _colours(len(paths))):
         if all(planar):
-            ax.plot(np.arange(len(p)), p.ravel(), color=colour, lw=1.5, label=f"z={z}")
+            ax.plot(np.arange(len(p)), p.ravel(), color=colour, lw=1.5, label=label)
         else:
-            ax.plot(p[:, 0], p[:, 1], color=colour, lw=1.5, label=f"z={z}")
+            ax.plot(p[:, 0], p[:, 1], color=colour, lw=1.5, label=label)
             ax.plot(*p[0], "o", color=colour, ms=4)
             ax.plot(*p[-1], "x", color=colour, ms=6)
     if all(planar):

@@ -85,21 +85,24 @@ def _skill_media(run_dir: Path, media: Path, steps, size, gif, seed, no_video: s
 
     lib = SkillLibrary.load(run_dir)
     env = lib.make_env()
-    rollouts = [lib.rollout(z, steps=steps, env=env, seed=seed + z)
-                for z in tqdm(range(lib.n_skills), desc="skill rollouts", leave=False,
-                              disable=not progress)]
+    skills = lib.shown_skills()
+    rollouts = [lib.rollout(z, steps=steps, env=env, seed=seed + i)
+                for i, z in enumerate(tqdm(skills, desc="skill rollouts", leave=False,
+                                           disable=not progress))]
     out = []
     if no_video:
         out.append(f"## Skills\n\nNo videos: {no_video}")
     else:
         paths, grid = skill_videos(lib, media, steps=steps, size=size, seed=seed,
                                    fmt="gif" if gif else "mp4")
-        out.append(f"## Skills\n\nAll {lib.n_skills} skills: [{grid.name}](media/{grid.name}); one "
-                   "per skill: " + ", ".join(f"[z={z}](media/{p.name})" for z, p in enumerate(paths)))
+        out.append(f"## Skills\n\nAll {len(skills)} skills: [{grid.name}](media/{grid.name}); one "
+                   "per skill: " + ", ".join(f"[{lib.skill_label(z)}](media/{p.name})"
+                                             for z, p in zip(skills, paths)))
     positions = [r.positions for r in rollouts]
     if positions[0].shape[1] > 0:
         plots.skill_trajectories(positions, media / "trajectories.png",
-                                 title=f"{lib.env_name}: {lib.n_skills} skills")
+                                 title=f"{lib.env_name}: {len(skills)} skills",
+                                 labels=[lib.skill_label(z) for z in skills])
         out.append("![trajectories](media/trajectories.png)")
     if positions[0].shape[1] == 2:
         plots.coverage_map(np.concatenate(positions), media / "coverage.png")

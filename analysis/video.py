@@ -123,18 +123,20 @@ def write_video(frames: list[np.ndarray], path: str | Path, fps: int) -> Path:
 
 def skill_videos(library, out_dir: str | Path, steps: int | None = None, size: int = 240,
                  seed: int = 0, fmt: str = "mp4") -> tuple[list[Path], Path]:
-    """One video per skill (`skill_<z>.mp4`) and one grid of all skills (`skills_grid.mp4`)."""
+    """One video per skill (`skill_<i>.mp4`, the i-th of `library.shown_skills()`: z = i for
+    discrete skills) and one grid of all of them (`skills_grid.mp4`)."""
     select_gl_backend()
     out_dir = Path(out_dir)
     env = video_env(library.make_env, size)
     fps = int(env.metadata.get("render_fps", 30))
     videos, paths = [], []
-    for z in range(library.n_skills):
+    skills = library.shown_skills()
+    for i, z in enumerate(skills):
         frames: list[np.ndarray] = []
         library.rollout(z, steps=steps, env=env, seed=seed, frames=frames)
         videos.append(frames)
-        paths.append(write_video(frames, out_dir / f"skill_{z}.{fmt}", fps))
-    grid = write_video(tile(videos, [f"z={z}" for z in range(library.n_skills)]),
+        paths.append(write_video(frames, out_dir / f"skill_{i}.{fmt}", fps))
+    grid = write_video(tile(videos, [library.skill_label(z) for z in skills]),
                        out_dir / f"skills_grid.{fmt}", fps)
     env.close()
     return paths, grid

@@ -18,23 +18,41 @@ def position_fn(env: gym.Env) -> Callable[[], np.ndarray] | None:
     return feats.get("xy", feats.get("x"))
 
 
+def skill_list(method: Any) -> list:
+    """The skills a method is evaluated and shown with: its `shown_skills()` (a sweep of
+    directions for continuous skills), or all K."""
+    shown = getattr(method, "shown_skills", None)
+    return shown() if shown is not None else list(range(method.n_skills))
+
+
+def skill_label(z) -> str:
+    """z=3 for a discrete skill; the direction of z's first two entries for a continuous one."""
+    z = np.asarray(z)
+    if z.ndim == 0:
+        return f"z={int(z)}"
+    if z.size == 1:
+        return f"z={float(z[0]):+.2g}"
+    return f"z at {np.degrees(np.arctan2(z[1], z[0])) % 360:.0f} deg"
+
+
 def rollout_all_skills(env: gym.Env, policy: PolicyFn, method: Any, episodes: int = 1,
                        max_steps: int | None = None) -> list[SkillRollout]:
     """`episodes` rollouts of each skill of `method` (a skill method, skills/registry.py)."""
     feature_fn = method.feature_for(env)
     return [rollout_skill(env, policy, z, feature_fn, position_fn(env), method.predict, max_steps)
-            for z in range(method.n_skills) for _ in range(episodes)]
+            for z in skill_list(method) for _ in range(episodes)]
 
 
 def rollout_mid_episode(env: gym.Env, policy: PolicyFn, method: Any, episodes: int = 1) -> list[SkillRollout]:
     """Each skill z of `method`, `episodes` times, for the method's skill_steps k, started after
     k steps of another skill (the next ones in turn): the states a skill redrawn every k steps
     starts from in training, and in a hierarchy, rather than the reset state alone."""
-    k, n = method.skill_steps, method.n_skills
+    k, skills = method.skill_steps, skill_list(method)
+    n = len(skills)
     feature_fn = method.feature_for(env)
     return [rollout_skill(env, policy, z, feature_fn, position_fn(env), method.predict, k,
-                          lead=((z + 1 + e % (n - 1)) % n, k))
-            for z in range(n) for e in range(episodes)]
+                          lead=(skills[(i + 1 + e % (n - 1)) % n], k))
+            for i, z in enumerate(skills) for e in range(episodes)]
 
 
 def skill_evaluator(env: gym.Env, method: Any, episodes: int = 1) -> Callable[[PolicyFn], dict[str, float]]:

@@ -18,7 +18,7 @@ import torch
 from agents.checkpoint import load_checkpoint
 from agents.sac import SAC
 from envs.registry import make_env
-from skills.evaluate import position_fn
+from skills.evaluate import position_fn, skill_label, skill_list
 from skills.metrics import SkillRollout, rollout_skill
 
 
@@ -50,11 +50,29 @@ class SkillLibrary:
         method.load_state_dict(state["plugin"])
         return cls(agent, method, cfg.env, seed=cfg.seed)
 
-    def _check_skill(self, z: int) -> None:
-        if not 0 <= z < self.n_skills:
+    @property
+    def continuous_dim(self) -> int:
+        """d for continuous skills (z a unit vector in R^d), 0 for K discrete ones."""
+        return getattr(self.method, "continuous_dim", 0)
+
+    def _check_skill(self, z) -> None:
+        d = self.continuous_dim
+        if d:
+            z = np.asarray(z)
+            if z.shape != (d,) or not np.all(np.isfinite(z)):
+                raise ValueError(f"a skill of this library is a vector z of {d} finite entries; got "
+                                 f"shape {z.shape}")
+        elif not isinstance(z, int | np.integer) or not 0 <= z < self.n_skills:
             raise ValueError(f"skill {z} does not exist: this library has skills 0..{self.n_skills - 1}")
 
-    def act(self, obs: np.ndarray, z: int, deterministic: bool = True) -> np.ndarray:
+    def shown_skills(self) -> list:
+        """The skills evaluation, videos and plots run: 0..K-1, or a sweep of directions of z."""
+        return skill_list(self.method)
+
+    def skill_label(self, z) -> str:
+        return skill_label(z)
+
+    def act(self, obs: np.ndarray, z, deterministic: bool = True) -> np.ndarray:
         """The action of skill z in state `obs`: the observation of an env as `observed` makes
         it (the robot's own, with any feature the skills see appended), without the skill."""
         self._check_skill(z)
@@ -77,7 +95,7 @@ class SkillLibrary:
         """A fresh env of the kind the skills were trained on, as they see it."""
         return self.observed(make_env(self.env_name, seed=seed, **kwargs))
 
-    def rollout(self, z: int, steps: int | None = None, env: gym.Env | None = None,
+    def rollout(self, z, steps: int | None = None, env: gym.Env | None = None,
                 seed: int | None = None, deterministic: bool = True,
                 frames: list[np.ndarray] | None = None) -> SkillRollout:
         """Run skill z for one episode (or `steps` steps): states, actions, rewards, and the
@@ -91,6 +109,40 @@ class SkillLibrary:
 
         return rollout_skill(env, policy, z, feature_fn, position_fn(env), self.method.predict,
                              max_steps=steps, seed=seed, frames=frames)
+
+    def reach(self, goal_obs: np.ndarray, steps: int | None = None, every: int = 1,
+              env: gym.Env | None = None, seed: int | None = None,
+              frames: list[np.ndarray] | None = None) -> SkillRollout:
+        """Zero-shot goal reaching with continuous METRA or LSD skills: every `every` steps the
+        skill is set to z = (phi(g) - phi(s)) / ||phi(g) - phi(s)||, the direction in phi from
+        here to the goal observation g (as the skills observe it), for an episode (or `steps`)."""
+        d, embed = self.continuous_dim, getattr(self.method, "embed", None)
+        if not d or embed is None:
+            raise ValueError(f"reach steers continuous skills by their phi; these are "
+                             f"{type(self.method.cfg).method} skills with "
+                             f"{'no phi' if embed is None else 'discrete z'}: pretrain with "
+                             "--method metra (or lsd) and continuous skills")
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        env = self.observed(env) if env is not None else self.make_env(seed)
+        goal = np.asarray(goal_obs, dtype=np.float32)
+        if goal.shape != env.observation_space.shape:
+            raise ValueError(f"goal_obs has shape {goal.shape}; the skills observe "
+                             f"{env.observation_space.shape} (the env's observation as `observed` makes it)")
+        phi_goal = embed(goal[None])[0]
+        state: dict[str, Any] = {"t": 0, "z": self.shown_skills()[0]}
+
+        def policy(obs: np.ndarray, _skill) -> np.ndarray:
+            if state["t"] % every == 0:
+                towards = phi_goal - embed(obs[None])[0]
+                norm = float(np.linalg.norm(towards))
+                if norm > 1e-6:  # at the goal in phi: keep the last direction
+                    state["z"] = (towards / norm).astype(np.float32)
+            state["t"] += 1
+            return self.agent.act(self.method.condition(obs, state["z"]), True)
+
+        return rollout_skill(env, policy, phi_goal, None, position_fn(env), None, max_steps=steps,
+                             seed=seed, frames=frames)
 
     def log_q_z(self, features: np.ndarray, z: int) -> np.ndarray:
         """log q(z | f(s)) for each row of `features` (what the discriminator sees of s)."""

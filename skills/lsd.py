@@ -15,7 +15,7 @@ import torch
 from torch.nn.utils.parametrizations import spectral_norm
 
 from agents.buffer import Batch
-from skills.metra import DistanceSkills, DistanceSkillsConfig, centred_skills, metra_reward
+from skills.metra import DistanceSkills, DistanceSkillsConfig, metra_reward
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class LSD(DistanceSkills):
     def representation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One step of phi on E[(phi(s') - phi(s))^T z]: the Lipschitz bound is in phi itself."""
         phi_s, phi_next = self.phi(batch.obs), self.phi(batch.next_obs)
-        loss = -metra_reward(phi_s, phi_next, centred_skills(batch.skill, self.n_skills)).mean()
+        loss = -metra_reward(phi_s, phi_next, self._directions(batch.skill)).mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

@@ -10,8 +10,9 @@ is paid for the displacement of phi along z over its whole trajectory).
 
 Skills are K one-hots for the policy; in the reward, z is the zero-centred one-hot
 (e_k - 1/K) K / (K - 1), as the authors' code does for discrete skills, so that moving along one
-axis of phi is paid and moving along all of them alike is not. Continuous skills (a unit vector
-z) are not here yet: the loop and the buffer hold a skill as an integer.
+axis of phi is paid and moving along all of them alike is not. Continuous skills (`continuous`)
+are unit vectors z in R^d, uniform on the sphere; `SkillLibrary.reach` then steers toward a goal
+state g with z = (phi(g) - phi(s)) / ||phi(g) - phi(s)|| (zero-shot goal reaching).
 """
 
 from __future__ import annotations
@@ -36,7 +37,10 @@ class DistanceSkillsConfig:
     """What METRA and LSD share: K discrete skills, and phi over the policy's observation."""
 
     n_skills: int = field(default=8, metadata={"flag": "skills"})
-    """K: the skills, and the dimension of phi"""
+    """K, the discrete skills; with `continuous`, d, the dimension of z; either way phi's"""
+    continuous: bool = False
+    """skills z are unit vectors in R^d (a standard normal, normalised), as METRA's continuous
+    skills, which `SkillLibrary.reach` steers toward goals; off: K one-hots"""
     feature: str | None = None
     """a feature of the state appended to the observation where it leaves it out ("xy" for the
     Ant's torso position, which v5 observations drop); phi reads the policy's observation"""
@@ -50,8 +54,12 @@ class DistanceSkillsConfig:
     """robot steps before the skill is redrawn within an episode; 0: one skill per episode"""
 
     def __post_init__(self):
-        check(self, "n_skills", self.n_skills >= 2, "must be at least 2: discrete skills are "
-              "zero-centred one-hots, and one skill has no direction")
+        if self.continuous:
+            check(self, "n_skills", self.n_skills >= 1, "is z's dimension with continuous skills: "
+                  "at least 1")
+        else:
+            check(self, "n_skills", self.n_skills >= 2, "must be at least 2: discrete skills are "
+                  "zero-centred one-hots, and one skill has no direction")
         layer_sizes(self, "hidden", min_layers=1)
         positive(self, "lr", "reward_scale")
         check(self, "skill_steps", self.skill_steps >= 0, "must be 0 (one skill per episode) or positive")
@@ -82,6 +90,13 @@ def centred_skills(skill: torch.Tensor, n_skills: int) -> torch.Tensor:
     """z = (e_k - 1/K) K / (K - 1): a zero-mean direction in R^K per discrete skill k."""
     one_hot = F.one_hot(skill, n_skills).float()
     return (one_hot - 1.0 / n_skills) * n_skills / (n_skills - 1)
+
+
+def unit_vector(v: np.ndarray) -> np.ndarray:
+    """v / ||v||, float32: a continuous skill (a standard normal draw normalised is uniform on
+    the sphere)."""
+    v = np.asarray(v, dtype=np.float64)
+    return (v / np.linalg.norm(v)).astype(np.float32)
 
 
 def metra_reward(phi_s: torch.Tensor, phi_next: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -119,7 +134,8 @@ class DistanceSkills:
     def __init__(self, obs_dim: int, cfg: DistanceSkillsConfig, device: str = "cpu"):
         self.cfg = cfg
         self.n_skills = cfg.n_skills
-        self.skill_dim = cfg.n_skills  # the one-hot appended to the observation
+        self.skill_dim = cfg.n_skills  # the one-hot, or z, appended to the observation
+        self.continuous_dim = cfg.n_skills if cfg.continuous else 0
         self.skill_steps = cfg.skill_steps
         self.feature_fn = None  # phi reads the observation
         self.device = torch.device(device)
@@ -144,25 +160,49 @@ class DistanceSkills:
     def feature_for(self, env: gym.Env) -> None:
         return None
 
-    def sample_skill(self, rng: np.random.Generator) -> int:
+    def sample_skill(self, rng: np.random.Generator) -> int | np.ndarray:
+        if self.continuous_dim:
+            return unit_vector(rng.standard_normal(self.continuous_dim))
         return int(rng.integers(self.n_skills))
 
-    def condition(self, obs: np.ndarray, skill: int) -> np.ndarray:
+    def condition(self, obs: np.ndarray, skill: int | np.ndarray) -> np.ndarray:
+        if self.continuous_dim:
+            return np.concatenate([obs, np.asarray(skill, np.float32)])
         one_hot = np.zeros(self.n_skills, np.float32)
         one_hot[skill] = 1.0
         return np.concatenate([obs, one_hot])
 
+    def shown_skills(self) -> list:
+        """The skills that evaluation, videos and plots run: every one of K; for continuous
+        skills, 8 directions 45 degrees apart in z's first two entries (+-1 for a 1-d z)."""
+        if not self.continuous_dim:
+            return list(range(self.n_skills))
+        if self.continuous_dim == 1:
+            return [np.array([1.0], np.float32), np.array([-1.0], np.float32)]
+        out = []
+        for k in range(8):
+            z = np.zeros(self.continuous_dim, np.float32)
+            z[:2] = np.cos(k * np.pi / 4), np.sin(k * np.pi / 4)
+            out.append(z)
+        return out
+
+    def _directions(self, skill: torch.Tensor) -> torch.Tensor:
+        """z of the reward: the skill vector itself, or the zero-centred one-hot of skill k."""
+        return skill if self.continuous_dim else centred_skills(skill, self.n_skills)
+
     def _relabelled(self, batch: Batch, reward: torch.Tensor) -> Batch:
-        K = self.n_skills
-        return batch._replace(obs=append_skill(batch.obs, batch.skill, K),
-                              next_obs=append_skill(batch.next_obs, batch.skill, K),
-                              reward=self.cfg.reward_scale * reward)
+        if self.continuous_dim:
+            obs = torch.cat([batch.obs, batch.skill], dim=-1)
+            next_obs = torch.cat([batch.next_obs, batch.skill], dim=-1)
+        else:
+            obs = append_skill(batch.obs, batch.skill, self.n_skills)
+            next_obs = append_skill(batch.next_obs, batch.skill, self.n_skills)
+        return batch._replace(obs=obs, next_obs=next_obs, reward=self.cfg.reward_scale * reward)
 
     @torch.no_grad()
     def rewards(self, batch: Batch) -> torch.Tensor:
         """(phi(s') - phi(s))^T z of each transition, with the current phi."""
-        z = centred_skills(batch.skill, self.n_skills)
-        return metra_reward(self._phi(batch.obs), self._phi(batch.next_obs), z)
+        return metra_reward(self._phi(batch.obs), self._phi(batch.next_obs), self._directions(batch.skill))
 
     def _phi(self, x: torch.Tensor) -> torch.Tensor:
         """phi as it stands: in eval mode, where LSD's spectral norm uses its current estimate
@@ -218,7 +258,7 @@ class METRA(DistanceSkills):
     def representation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One step of phi on the Lagrangian, then one of lambda (METRA's dual descent)."""
         phi_s, phi_next = self.phi(batch.obs), self.phi(batch.next_obs)
-        reward = metra_reward(phi_s, phi_next, centred_skills(batch.skill, self.n_skills))
+        reward = metra_reward(phi_s, phi_next, self._directions(batch.skill))
         penalty = constraint_penalty(phi_s, phi_next, self.cfg.dual_slack)
         loss = representation_loss(reward, penalty, self.log_lambda.exp())
         self.opt.zero_grad(set_to_none=True)

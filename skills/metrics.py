@@ -23,7 +23,7 @@ class SkillRollout:
     """One episode of skill z. `states` and `positions` include the initial state (T+1 rows);
     `log_q_z` is log q(z | f(s_t)) for t = 1..T, the states the actions led to."""
 
-    skill: int
+    skill: int | np.ndarray
     states: np.ndarray
     actions: np.ndarray
     rewards: np.ndarray
@@ -57,7 +57,7 @@ def confusion_matrix(true_z: np.ndarray, pred_z: np.ndarray, n_skills: int) -> n
 def rollout_skill(
     env: gym.Env,
     policy: PolicyFn,
-    skill: int,
+    skill: int | np.ndarray,
     feature_fn: Callable[[], np.ndarray] | None,
     position_fn: Callable[[], np.ndarray] | None,
     predict: Callable[[np.ndarray], np.ndarray] | None,
@@ -131,7 +131,8 @@ def per_skill_table(rollouts: list[SkillRollout]) -> list[dict[str, float]]:
     rows = []
     for r in rollouts:
         scored = len(r.predicted) > 0
-        row = {"skill": r.skill, "log_q_z": float(r.log_q_z.mean()) if scored else float("nan"),
+        skill = r.skill if np.ndim(r.skill) == 0 else " ".join(f"{v:.3g}" for v in np.round(r.skill, 3) + 0.0)
+        row = {"skill": skill, "log_q_z": float(r.log_q_z.mean()) if scored else float("nan"),
                "accuracy": float((r.predicted == r.skill).mean()) if scored else float("nan"),
                "return": r.task_return}
         for name, v in zip(("final_x", "final_y"), r.positions[-1]):

@@ -114,3 +114,61 @@ def test_metra_skills_travel_apart_on_pointmass(tmp_path):
     assert gaps.min() > 2.0, ends  # four places, not one
     with pytest.raises(ValueError, match="no classifier"):
         lib.infer_skill(np.zeros((3, 4)))
+
+
+def test_continuous_skills_are_unit_vectors_stored_and_rewarded_as_they_are():
+    m = METRA(4, METRAConfig(n_skills=3, continuous=True, hidden=(16,)))
+    z = m.sample_skill(np.random.default_rng(0))
+    assert z.shape == (3,) and z.dtype == np.float32 and abs(np.linalg.norm(z) - 1) < 1e-6
+    np.testing.assert_array_equal(m.condition(np.ones(4, np.float32), z)[4:], z)
+    from agents.buffer import ReplayBuffer
+
+    buf = ReplayBuffer(8, 4, 1, skill_dim=3)
+    for _ in range(8):
+        buf.add(np.ones(4), np.zeros(1), 0.0, np.ones(4), False, skill=z)
+    b = buf.sample(4, torch.Generator().manual_seed(0))
+    assert b.skill.shape == (4, 3) and torch.allclose(b.skill, torch.as_tensor(z).expand(4, 3))
+    b = b._replace(next_obs=b.next_obs + torch.randn(4, 4))
+    out = m.relabel(b)
+    torch.testing.assert_close(out.obs[:, 4:], b.skill)
+    by_hand = ((torch.as_tensor(m.embed(b.next_obs.numpy())) - torch.as_tensor(m.embed(b.obs.numpy())))
+               * b.skill).sum(-1)  # z itself, not zero-centred
+    torch.testing.assert_close(out.reward, by_hand)
+    with pytest.raises(ConfigError, match="n_skills is z's dimension"):
+        METRAConfig(n_skills=0, continuous=True)
+
+
+def test_continuous_metra_spreads_with_z_and_reaches_goals_zero_shot(tmp_path):
+    from run import main
+    from skills.library import SkillLibrary
+
+    run = tmp_path / "metra"
+    assert main(["pretrain", "--method", "metra", "--continuous", "--env", "PointMass-v0",
+                 "--skills", "2", "--total-steps", "4000", "--learning-starts", "1000",
+                 "--eval-every", "4000", "--seed", "0", "--threads", "1", "--run-dir", str(run),
+                 "--no-progress", "--no-visualize"]) == 0
+    lib = SkillLibrary.load(run)
+    skills = lib.shown_skills()
+    assert len(skills) == 8
+    ends = np.array([lib.rollout(z, seed=0).positions[-1] for z in skills])
+    a = np.array([np.arctan2(z[1], z[0]) for z in skills])
+    b = np.arctan2(ends[:, 1], ends[:, 0])
+    # Circular association: the displacement's angle follows z's up to a rotation or a
+    # reflection of phi (either is as good a skill space): 1 for an exact one, ~0 for none.
+    association = max(abs(np.mean(np.exp(1j * (b - a)))), abs(np.mean(np.exp(1j * (b + a)))))
+    assert association >= 0.8, (association, ends)
+    goals = [(3.0, 0.0), (0.0, 3.0), (-3.0, 0.0), (0.0, -3.0)]
+    final = [np.linalg.norm(lib.reach(np.array([*g, 0.0, 0.0]), seed=0).positions[-1] - g) for g in goals]
+    assert sum(d < 1.0 for d in final) >= 3, final
+    with pytest.raises(ValueError, match="goal_obs has shape \\(2,\\); the skills observe \\(4,\\)"):
+        lib.reach(np.zeros(2))
+    with pytest.raises(ValueError, match="a skill of this library is a vector z of 2"):
+        lib.rollout(3)
+
+
+def test_reach_needs_continuous_skills_with_a_phi(pointmass_skills):
+    from skills.library import SkillLibrary
+
+    with pytest.raises(ValueError, match="reach steers continuous skills by their phi; these are "
+                                         "diayn skills with no phi"):
+        SkillLibrary.load(pointmass_skills).reach(np.zeros(4))
