@@ -189,23 +189,23 @@ def _select(cfg, args: argparse.Namespace, command: str):
 
 def _apply(cfg, values: dict, flags: dict):
     from agents.config import FieldError
-    from cli.configs import get_path, replace_path
+    from cli.configs import get_path, has_path, replace_paths
+    from cli.flags import flag_of
 
+    updates = {}
     for name, value in values.items():
-        applied = False
-        for path in flags[name].paths:
-            try:
-                cfg = replace_path(cfg, path, value)
-            except FieldError as e:
-                raise ConfigError(f"--{name} {e.problem}") from None
-            except (AttributeError, TypeError):  # a field of a config this run does not have
-                continue
-            applied = True
-        if not applied:  # a group flag (--lr) sets the fields that the run's configs have
+        # A group flag (--lr) sets the fields that the run's configs have.
+        paths = [p for p in flags[name].paths if has_path(cfg, p)]
+        if not paths:
             path = flags[name].paths[0]
             raise ConfigError(f"--{name} is not an option of the {path[0]} config "
                               f"{type(get_path(cfg, path[:1])).__name__}")
-    return cfg
+        updates.update(dict.fromkeys(paths, value))
+    try:
+        return replace_paths(cfg, updates)
+    except FieldError as e:  # named by the flag the user gave for it, where one did
+        given = [n for n in values if (e.cls, e.name) in flags[n].owners]
+        raise ConfigError(f"{'--' + given[0] if given else flag_of(flags, e)} {e.problem}") from None
 
 
 def run_command(args: argparse.Namespace) -> None:

@@ -282,11 +282,27 @@ def _migrate_v0(data: dict) -> dict:
     return new
 
 
-def replace_path(cfg: Any, path: tuple[str, ...], value: Any) -> Any:
-    """`cfg` with the field at `path` (e.g. ("loop", "total_steps")) set to `value`."""
-    if len(path) == 1:
-        return dataclasses.replace(cfg, **{path[0]: value})
-    return dataclasses.replace(cfg, **{path[0]: replace_path(getattr(cfg, path[0]), path[1:], value)})
+def replace_paths(cfg: Any, updates: dict[tuple[str, ...], Any]) -> Any:
+    """`cfg` with the field at each path (e.g. ("loop", "total_steps")) set to its value. Each
+    config is rebuilt once with all of its new values, so that its checks see them together
+    (METRA's skill count is checked against `continuous` whatever order the flags came in)."""
+    direct = {p[0]: v for p, v in updates.items() if len(p) == 1}
+    nested: dict[str, dict] = {}
+    for p, v in updates.items():
+        if len(p) > 1:
+            nested.setdefault(p[0], {})[p[1:]] = v
+    direct.update({name: replace_paths(getattr(cfg, name), sub) for name, sub in nested.items()})
+    return dataclasses.replace(cfg, **direct)
+
+
+def has_path(cfg: Any, path: tuple[str, ...]) -> bool:
+    """Whether `cfg` has a field at `path` (a run's agent or skill config may lack a field
+    that another one has)."""
+    for name in path:
+        if not dataclasses.is_dataclass(cfg) or name not in {f.name for f in dataclasses.fields(cfg)}:
+            return False
+        cfg = getattr(cfg, name)
+    return True
 
 
 def get_path(cfg: Any, path: tuple[str, ...]) -> Any:

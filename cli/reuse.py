@@ -20,6 +20,12 @@ def _library(cfg):
                           "reads them from its config.json)")
     lib = SkillLibrary.load(cfg.skills_from, device=cfg.device)
     check_same_robot(lib.env_name, cfg.task)
+    if lib.continuous_dim:
+        # Both commands choose among K skills: the best one, or one every k steps.
+        raise ConfigError(f"{cfg.skills_from} has continuous skills (z in R^{lib.continuous_dim}); "
+                          f"run.py {cfg.command} chooses among discrete ones: pretrain without "
+                          "--continuous, or drive envs.skill_env.SkillEnv (a Box of z) with a "
+                          "continuous agent from Python")
     return lib
 
 

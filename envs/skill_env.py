@@ -22,8 +22,10 @@ class SkillPolicy(Protocol):
     """What SkillEnv needs of a skill set (skills.library.SkillLibrary is one)."""
 
     n_skills: int
+    continuous_dim: int
+    """d for continuous skills (z a unit vector in R^d: SkillEnv's action is a Box), 0 for K"""
 
-    def act(self, obs: np.ndarray, z: int, deterministic: bool = True) -> np.ndarray:
+    def act(self, obs: np.ndarray, z: int | np.ndarray, deterministic: bool = True) -> np.ndarray:
         """The low-level action of skill z in the task's observation `obs`."""
         ...
 
@@ -96,13 +98,20 @@ class SkillEnv(gym.Env):
         self._feature = library.observed_feature(task_env)
         space = task_env.observation_space
         self._index = controller_index(task_env, observe)
-        k = library.n_skills if last_skill else 0
-        self.observation_space = spaces.Box(np.r_[space.low[self._index], np.zeros(k)],
+        # Continuous skills (z a unit vector in R^d): the controller's action is z, in a Box.
+        self._d = getattr(library, "continuous_dim", 0)
+        k = (self._d or library.n_skills) if last_skill else 0
+        low = -1.0 if self._d else 0.0
+        self.observation_space = spaces.Box(np.r_[space.low[self._index], np.full(k, low)],
                                             np.r_[space.high[self._index], np.ones(k)],
                                             dtype=space.dtype)
-        self.action_space = spaces.Discrete(library.n_skills)
+        if self._d:
+            self.action_space = spaces.Box(-1.0, 1.0, (self._d,), np.float32)
+        else:
+            self.action_space = spaces.Discrete(library.n_skills)
         # Row z + 1 of this table is skill z's one-hot, row 0 "no skill yet" (K columns or none).
         self._last = np.eye(library.n_skills + 1, dtype=space.dtype)[:, 1:k + 1]
+        self._last_z = np.zeros(k, dtype=space.dtype)
         self.metadata = dict(task_env.metadata)
         self.render_mode = task_env.render_mode
         self._obs: np.ndarray | None = None
@@ -110,10 +119,15 @@ class SkillEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         self._obs, info = self.task_env.reset(seed=seed, options=options)
+        self._last_z[:] = 0.0
         return self._observe(-1), info
 
-    def _observe(self, z: int) -> np.ndarray:
+    def _observe(self, z) -> np.ndarray:
         """What the controller sees after skill z ran (z = -1: at the episode's start)."""
+        if self._d:
+            if self._last_z.size and np.ndim(z) == 1:
+                self._last_z[:] = z
+            return np.concatenate([self._obs[self._index], self._last_z])
         return np.concatenate([self._obs[self._index], self._last[z + 1]])
 
     def _skill_obs(self) -> np.ndarray:
@@ -124,9 +138,17 @@ class SkillEnv(gym.Env):
     def step(self, z):
         if self._obs is None:
             raise RuntimeError("SkillEnv.step called before reset")
-        if not self.action_space.contains(z):
+        if self._d:
+            z = np.asarray(z, dtype=np.float32)
+            if z.shape != (self._d,) or not np.all(np.isfinite(z)):
+                raise ValueError(f"skill {z!r} is not a vector of {self._d} finite entries")
+            # The skills were trained on unit vectors: the action's direction is the skill.
+            norm = float(np.linalg.norm(z))
+            z = z / norm if norm > 1e-6 else self.library.shown_skills()[0]
+        elif not self.action_space.contains(z):
             raise ValueError(f"skill {z!r} is not in {self.action_space}")
-        z = int(z)
+        else:
+            z = int(z)
         total, discounted, n = 0.0, 0.0, 0
         terminated = truncated = False
         info: dict[str, Any] = {}

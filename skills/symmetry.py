@@ -107,6 +107,7 @@ class RotatedSkills:
         self.turns = turns
         self.base_skills = library.n_skills
         self.n_skills = library.n_skills * turns
+        self.continuous_dim = 0  # turns of discrete skills only
 
     def split(self, a: int) -> tuple[int, int]:
         """(the pretrained skill, its quarter turns) behind skill a."""

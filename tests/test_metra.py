@@ -172,3 +172,13 @@ def test_reach_needs_continuous_skills_with_a_phi(pointmass_skills):
     with pytest.raises(ValueError, match="reach steers continuous skills by their phi; these are "
                                          "diayn skills with no phi"):
         SkillLibrary.load(pointmass_skills).reach(np.zeros(4))
+
+
+def test_flags_of_one_config_are_checked_together_in_any_order(capsys):
+    from run import build_parser, main, resolve
+
+    for argv in (["--skills", "1", "--continuous"], ["--continuous", "--skills", "1"]):
+        cfg, _ = resolve(build_parser().parse_args(["pretrain", "--method", "metra", *argv]))
+        assert cfg.skills.continuous and cfg.skills.n_skills == 1
+    assert main(["pretrain", "--method", "metra", "--skills", "1"]) == 2
+    assert "--skills must be at least 2" in capsys.readouterr().err

@@ -243,3 +243,40 @@ def test_observe_task_needs_a_task_with_entries_of_its_own():
         SkillEnv(make_env("PointMassGoal-v0"), PushLibrary(), 2, observe="task")
     with pytest.raises(ValueError, match="must be"):
         SkillEnv(make_env("PointMassGoal-v0"), PushLibrary(), 2, observe="robot")
+
+
+class SteerLibrary:
+    """Continuous fake skills for the point mass: skill z pushes with force z (a unit vector)."""
+
+    n_skills = 2
+    continuous_dim = 2
+
+    def __init__(self):
+        self.calls: list[np.ndarray] = []
+
+    def act(self, obs, z, deterministic=True):
+        self.calls.append(np.asarray(z))
+        return np.asarray(z, np.float32)
+
+    def observed_feature(self, env):
+        return None
+
+    def shown_skills(self):
+        return [np.array([1.0, 0.0], np.float32)]
+
+
+def test_continuous_skills_are_a_box_of_directions():
+    lib = SteerLibrary()
+    env = SkillEnv(make_env("PointMass-v0", seed=0), lib, steps_per_skill=3, last_skill=True)
+    assert isinstance(env.action_space, gym.spaces.Box) and env.action_space.shape == (2,)
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(obs[4:], [0.0, 0.0])  # no skill ran yet
+    obs, *_ = env.step(np.array([0.3, 0.4]))
+    np.testing.assert_allclose(lib.calls[-1], [0.6, 0.8], atol=1e-6)  # the direction, unit length
+    assert len(lib.calls) == 3
+    np.testing.assert_allclose(obs[4:], [0.6, 0.8], atol=1e-6)  # the controller sees it next
+    env.step(np.zeros(2))  # no direction at all: the first shown skill
+    np.testing.assert_array_equal(lib.calls[-1], [1.0, 0.0])
+    with pytest.raises(ValueError, match="not a vector of 2 finite entries"):
+        env.step(np.array([np.nan, 1.0]))
+    check_env(SkillEnv(make_env("PointMass-v0", seed=0), lib, 3), skip_render_check=True)
