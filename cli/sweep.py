@@ -263,7 +263,8 @@ def run_sweep(command: str, trials: list[Trial], out: str | Path, *, address: st
             statuses[t.name] = dict(trial_status(out / t.name), skipped=True)
         else:
             todo.append(t)
-    print(f"sweep: {len(trials)} trials in {out} ({len(trials) - len(todo)} already finished)")
+    print(f"sweep: {len(trials)} trial{'s' * (len(trials) != 1)} in {out} "
+          f"({len(trials) - len(todo)} already finished)")
     if todo:
         import ray
 

@@ -1,0 +1,107 @@
+"""DIAYN, DIAYN with the position prior, LSD and METRA side by side on the same robots, at equal
+robot steps, each from its config file in configs/discovery/, every run through `run.py sweep`.
+
+For each robot and method: --seeds pretraining runs; then, per run, --rollouts deterministic
+rollouts (each of K discrete skills in turn; random unit z for continuous skills, seeded) to
+measure
+- coverage: distinct 1 m x 1 m cells of the torso's x-y (x for the cheetah) visited, the METRA
+  code's MjNumUniqueCoords, against a uniformly random policy's over as many episodes;
+- the largest distance any rollout's torso gets from where it started;
+- for continuous skills with a phi (LSD, METRA on Ant), zero-shot goal reaching
+  (benchmarks/goals.py): goals in a 7.5 m disc, reached within 1 m.
+Targets (Ant-v5): METRA's coverage >= 2x DIAYN's on the full observation, and goal success >= 50%.
+
+    python benchmarks/discovery.py --robots ant --seeds 0 1 --out DIR [--steps 200000]
+
+Runs resume: the same command after a stop continues the sweeps and skips finished runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np  # noqa: E402
+from _common import random_coverage  # noqa: E402
+from goals import goal_success  # noqa: E402
+
+ROBOTS = {"ant": "Ant-v5", "cheetah": "HalfCheetah-v5"}
+METHODS = ("diayn", "diayn_prior", "lsd", "metra")
+LABELS = {"diayn": "DIAYN (v5 observation)", "diayn_prior": "DIAYN + position prior",
+          "lsd": "LSD", "metra": "METRA"}
+
+
+def measure(run_dir: Path, rollouts: int, seed: int, goals: int) -> dict:
+    from skills.library import SkillLibrary
+    from skills.metra import unit_vector
+    from skills.metrics import coverage
+
+    lib = SkillLibrary.load(run_dir)
+    env = lib.make_env(seed)
+    rng = np.random.default_rng(seed)
+    if lib.continuous_dim:
+        skills = [unit_vector(rng.standard_normal(lib.continuous_dim)) for _ in range(rollouts)]
+    else:
+        skills = [i % lib.n_skills for i in range(rollouts)]
+    paths = [lib.rollout(z, env=env, seed=seed + i).positions for i, z in enumerate(skills)]
+    out = {"coverage": coverage(np.concatenate(paths)),
+           "max_distance": max(float(np.linalg.norm(p - p[0], axis=1).max()) for p in paths)}
+    if lib.continuous_dim and getattr(lib.method.cfg, "feature", None) == "xy" and goals:
+        out["goal_success"], _ = goal_success(lib, goals, 7.5, seed=seed)
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--robots", nargs="+", choices=list(ROBOTS), default=list(ROBOTS))
+    p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--steps", type=int, default=None, help="robot steps per run (default: the configs')")
+    p.add_argument("--rollouts", type=int, default=16)
+    p.add_argument("--goals", type=int, default=50)
+    p.add_argument("--max-concurrent", type=int, default=None)
+    p.add_argument("--out", type=Path, required=True)
+    a = p.parse_args()
+    rows = []
+    for robot in a.robots:
+        rand = random_coverage(ROBOTS[robot], a.rollouts, seed=0)
+        for method in a.methods:
+            out = a.out / robot / method
+            cmd = [sys.executable, str(ROOT / "run.py"), "sweep", "pretrain", "--config",
+                   str(ROOT / "configs" / "discovery" / f"{robot}_{method}.json"), "--no-visualize",
+                   "--seeds", *map(str, a.seeds), "--out", str(out)]
+            cmd += ["--total-steps", str(a.steps)] if a.steps else []
+            cmd += ["--max-concurrent", str(a.max_concurrent)] if a.max_concurrent else []
+            print("$", " ".join(cmd[1:]), flush=True)
+            subprocess.run(cmd)
+            for s in a.seeds:
+                run = out / f"s{s}"
+                if not (run / "trial.json").is_file() or '"done"' not in (run / "trial.json").read_text():
+                    print(f"{robot} {method} seed {s}: not finished, left out", flush=True)
+                    continue
+                m = measure(run, a.rollouts, seed=100 + s, goals=a.goals)
+                rows.append({"robot": robot, "method": method, "seed": s, **m, "random": rand})
+                print(f"{robot} {method} seed {s}: {m} (random policy's coverage {rand})", flush=True)
+    print("\n| robot | method | runs | coverage (1 m cells) | x random | largest distance (m) | "
+          "goals reached |\n|---|---|---:|---:|---:|---:|---:|")
+    for robot in a.robots:
+        for method in a.methods:
+            rs = [r for r in rows if r["robot"] == robot and r["method"] == method]
+            if not rs:
+                continue
+            cov = np.mean([r["coverage"] for r in rs])
+            goal = [r["goal_success"] for r in rs if "goal_success" in r]
+            print(f"| {ROBOTS[robot]} | {LABELS[method]} | {len(rs)} | {cov:.1f} | "
+                  f"{cov / rs[0]['random']:.1f}x | {np.mean([r['max_distance'] for r in rs]):.1f} | "
+                  f"{f'{np.mean(goal):.0%}' if goal else 'n.a.'} |")
+
+
+if __name__ == "__main__":
+    main()
