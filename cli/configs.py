@@ -83,6 +83,11 @@ class _Run:
         """The env the run steps in (the task, for commands that reuse skills)."""
         return self.env
 
+    @property
+    def env_kwargs(self) -> dict:
+        """Options of the env's constructor that the run sets."""
+        return {}
+
 
 @dataclass(frozen=True)
 class TrainConfig(_Run):
@@ -111,10 +116,18 @@ class PretrainConfig(_Run):
     sac: SACConfig = SACConfig(learning_starts=2_000)
     skills: Any = field(default=DIAYNConfig(), metadata=SKILLS)
     """the skill method's config; `method` names it (skills/registry.py)"""
+    terminate_when_unhealthy: bool = True
+    """end the episode when the robot falls (Hopper, Walker2d, Ant, Humanoid); off, it lies where
+    it fell until the time limit: while DIAYN's reward log q(z|s') - log p(z) is negative a skill
+    would raise its return by falling early"""
 
     @property
     def agent_config(self) -> Any:
         return self.sac
+
+    @property
+    def env_kwargs(self) -> dict:
+        return {} if self.terminate_when_unhealthy else {"terminate_when_unhealthy": False}
 
 
 @dataclass(frozen=True)

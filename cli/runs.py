@@ -74,8 +74,8 @@ def _run(cfg, run_dir: Path, resume: bool, make_plugin, init_agent, wrap_env, ma
     from envs.registry import make_env
 
     setup_torch(cfg)
-    env = make_env(cfg.env_name, seed=cfg.seed)
-    eval_env = make_env(cfg.env_name, seed=cfg.seed + 10_000)
+    env = make_env(cfg.env_name, seed=cfg.seed, **cfg.env_kwargs)
+    eval_env = make_env(cfg.env_name, seed=cfg.seed + 10_000, **cfg.env_kwargs)
     if wrap_env is not None:
         env, eval_env = wrap_env(env), wrap_env(eval_env)
     plugin, evaluate = make_plugin(env, eval_env) if make_plugin is not None else (None, None)

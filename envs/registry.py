@@ -98,7 +98,13 @@ def make_env(name: str, seed: int | None = None, render_mode: str | None = None,
     if name not in env_names():
         raise UnknownEnvError(f"unknown env {name!r}; valid names: {', '.join(env_names())}")
     # Project envs import their module lazily through the entry point.
-    env = gym.make(name, render_mode=render_mode, **kwargs)
+    try:
+        env = gym.make(name, render_mode=render_mode, **kwargs)
+    except TypeError as e:
+        if "unexpected keyword argument" not in str(e):
+            raise
+        given = ", ".join(k for k in kwargs if f"'{k}'" in str(e)) or ", ".join(kwargs)
+        raise UnknownEnvError(f"env {name} has no option {given}") from None
     if isinstance(env.action_space, gym.spaces.Box):
         low, high = env.action_space.low, env.action_space.high
         if not (np.all(low == -1.0) and np.all(high == 1.0)):

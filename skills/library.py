@@ -23,11 +23,14 @@ from skills.metrics import SkillRollout, rollout_skill
 
 
 class SkillLibrary:
-    def __init__(self, agent: SAC, method: Any, env_name: str, seed: int = 0):
+    def __init__(self, agent: SAC, method: Any, env_name: str, seed: int = 0,
+                 env_kwargs: dict | None = None):
         self.agent = agent
         self.method = method
         """the skill method (skills/registry.py): its condition, features and q(z | f(s))"""
         self.env_name = env_name
+        self.env_kwargs = env_kwargs or {}
+        """options of the env's constructor the skills were trained with"""
         self.seed = seed
         self.n_skills = method.n_skills
         self.agent.actor.eval()
@@ -41,14 +44,14 @@ class SkillLibrary:
 
         cfg = read_run(run_dir, "pretrain")
         state = load_checkpoint(Path(run_dir) / "checkpoints", map_location=device)
-        env = policy_env(cfg.skills, make_env(cfg.env))
+        env = policy_env(cfg.skills, make_env(cfg.env, **cfg.env_kwargs))
         method = build_method(cfg.skills, env, device=device)
         agent = SAC(env.observation_space.shape[0] + method.skill_dim, env.action_space.shape[0],
                     cfg.sac, device=device)
         env.close()
         agent.load_state_dict(state["agent"])
         method.load_state_dict(state["plugin"])
-        return cls(agent, method, cfg.env, seed=cfg.seed)
+        return cls(agent, method, cfg.env, seed=cfg.seed, env_kwargs=cfg.env_kwargs)
 
     @property
     def continuous_dim(self) -> int:
@@ -93,7 +96,7 @@ class SkillLibrary:
 
     def make_env(self, seed: int | None = None, **kwargs) -> gym.Env:
         """A fresh env of the kind the skills were trained on, as they see it."""
-        return self.observed(make_env(self.env_name, seed=seed, **kwargs))
+        return self.observed(make_env(self.env_name, seed=seed, **{**self.env_kwargs, **kwargs}))
 
     def rollout(self, z, steps: int | None = None, env: gym.Env | None = None,
                 seed: int | None = None, deterministic: bool = True,

@@ -104,7 +104,7 @@ def test_metra_skills_travel_apart_on_pointmass(tmp_path):
 
     run = tmp_path / "metra"
     assert main(["pretrain", "--method", "metra", "--env", "PointMass-v0", "--skills", "4",
-                 "--total-steps", "4000", "--learning-starts", "1000", "--eval-every", "4000",
+                 "--total-steps", "3000", "--learning-starts", "1000", "--eval-every", "3000",
                  "--seed", "0", "--threads", "1", "--run-dir", str(run), "--no-progress",
                  "--no-visualize"]) == 0
     lib = SkillLibrary.load(run)
@@ -144,8 +144,8 @@ def test_continuous_metra_spreads_with_z_and_reaches_goals_zero_shot(tmp_path):
 
     run = tmp_path / "metra"
     assert main(["pretrain", "--method", "metra", "--continuous", "--env", "PointMass-v0",
-                 "--skills", "2", "--total-steps", "4000", "--learning-starts", "1000",
-                 "--eval-every", "4000", "--seed", "0", "--threads", "1", "--run-dir", str(run),
+                 "--skills", "2", "--total-steps", "3000", "--learning-starts", "1000",
+                 "--eval-every", "3000", "--seed", "0", "--threads", "1", "--run-dir", str(run),
                  "--no-progress", "--no-visualize"]) == 0
     lib = SkillLibrary.load(run)
     skills = lib.shown_skills()

@@ -1,0 +1,57 @@
+"""Every robot the README lists pretrains from its config file, checkpoints, and gets a video grid
+and a trajectory plot; and pretraining can keep a fallen robot's episode going."""
+
+import json
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from envs.registry import make_env
+from run import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ROBOTS = ["halfcheetah", "hopper", "walker2d", "ant", "humanoid", "swimmer"]
+
+
+@pytest.mark.parametrize("robot", ROBOTS)
+def test_each_robot_pretrains_from_its_config_and_is_visualized(rendering, robot, tmp_path):
+    config = ROOT / "configs" / f"skills_{robot}.json"
+    run = tmp_path / robot
+    # The config's robot, skills and feature; a short budget with a few updates.
+    assert main(["pretrain", "--config", str(config), "--total-steps", "1500", "--learning-starts",
+                 "1300", "--eval-every", "1500", "--hidden", "64", "64", "--run-dir", str(run),
+                 "--no-progress", "--no-visualize"]) == 0
+    assert (run / "checkpoints" / "latest.pt").is_file()
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["env"] == json.loads(config.read_text())["env"]
+    assert main(["visualize", "--run-dir", str(run), "--steps", "20", "--size", "48", "--no-progress"]) == 0
+    media = run / "media"
+    frames = iio.imread(media / "skills_grid.mp4")
+    assert len(frames) >= 20
+    assert np.ptp(frames[0]) > 40  # not a blank frame of one colour
+    change = max(np.abs(f.astype(int) - frames[0].astype(int)).mean() for f in frames)
+    assert change > 0.3, change  # the robots move: not one still picture
+    assert (media / "trajectories.png").stat().st_size > 5_000
+
+
+def test_a_fallen_robot_can_lie_until_the_time_limit():
+    def episode_length(**kw) -> int:
+        env = make_env("Hopper-v5", seed=0, **kw)
+        env.reset(seed=0)
+        for t in range(1, 2000):
+            _, _, terminated, truncated, _ = env.step(np.ones(3, np.float32))  # a fall
+            if terminated or truncated:
+                return t
+        return -1
+
+    assert episode_length() < 100
+    assert episode_length(terminate_when_unhealthy=False) == 1000
+
+
+def test_an_env_without_the_option_is_one_line_and_exit_2(tmp_path, capsys):
+    code = main(["pretrain", "--env", "HalfCheetah-v5", "--no-terminate-when-unhealthy",
+                 "--run-dir", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "env HalfCheetah-v5 has no option terminate_when_unhealthy" in err
