@@ -27,7 +27,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 TRAINING = {
     "train": "SAC from scratch on an env's reward",
-    "pretrain": "skill discovery without reward (DIAYN)",
+    "pretrain": "skill discovery without reward (DIAYN, METRA, LSD)",
     "finetune": "fine-tune the best pretrained skill on a task reward",
     "hierarchy": "a maxent controller over pretrained skills on a task",
 }
