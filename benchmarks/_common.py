@@ -41,16 +41,17 @@ def steps_per_second(run_dir: str | Path, from_step: int) -> float:
     return float((last["step"] - first["step"]) / (last["wall_time"] - first["wall_time"]))
 
 
-def random_coverage(env_name: str, episodes: int, seed: int) -> int:
+def random_coverage(env_name: str, episodes: int, seed: int, **env_kwargs) -> int:
     """1 m cells visited by a uniformly random policy over `episodes` episodes of `env_name`
-    (x-y where the env has it, else x), to compare with as many skill rollouts."""
+    (x-y where the env has it, else x), to compare with as many skill rollouts; `env_kwargs`
+    are the env options the skills ran with (a fallen robot's episode going on, say)."""
     import numpy as np
 
     from envs.registry import make_env
     from skills.evaluate import position_fn
     from skills.metrics import coverage
 
-    env = make_env(env_name, seed=seed)
+    env = make_env(env_name, seed=seed, **env_kwargs)
     env.action_space.seed(seed)
     position = position_fn(env)
     points = []

@@ -1,0 +1,125 @@
+"""Skills on every robot, in one table: what each robot's skills do, read from pretraining runs.
+
+For each run dir given (a `run.py pretrain` run, e.g. from `configs/skills_<robot>.json`): the
+last held-out discriminator accuracy it logged, the coverage of 1 m cells by one deterministic
+rollout of each skill against a uniformly random policy's over as many episodes, the wall time
+of its training, and, from those rollouts, each skill's mean speed along x (planar robots) or
+over the ground (x-y robots), counted as
+- forward (> --moving m/s along +x) or backward (< -moving) on planar robots, moving on x-y ones;
+- standing (slower than that);
+- fallen: the robot left its healthy range at some step (Gymnasium's `is_healthy`: torso height
+  and angle), whether or not the episode ended there; counted apart from the others.
+The markdown table goes to stdout and, with --readme, between the markers
+`<!-- robots table -->` and `<!-- end robots table -->` of the README, so it cannot drift from
+the runs.
+
+    python benchmarks/robots.py runs/hopper-s0 runs/hopper-s1 runs/walker-s0 ... [--readme README.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from _common import random_coverage  # noqa: E402
+
+START, END = "<!-- robots table -->", "<!-- end robots table -->"
+
+
+def skill_motion(lib, z, seed: int) -> dict:
+    """One deterministic episode of skill z: mean speed (signed along x for planar robots, over
+    the ground for x-y ones), whether the robot fell, and the positions visited."""
+    from skills.evaluate import position_fn
+
+    env = lib.make_env(seed)
+    position, base = position_fn(env), env.unwrapped
+    obs, _ = env.reset(seed=seed)
+    points, fell, done = [position()], False, False
+    while not done:
+        obs, _, terminated, truncated, _ = env.step(lib.act(obs, z))
+        points.append(position())
+        fell |= not getattr(base, "is_healthy", True)
+        done = terminated or truncated
+    points = np.asarray(points, dtype=np.float64).reshape(len(points), -1)
+    seconds = (len(points) - 1) * base.dt
+    shift = points[-1] - points[0]
+    speed = float(shift[0] if points.shape[1] == 1 else np.linalg.norm(shift)) / seconds
+    return {"speed": speed, "fell": fell, "points": points}
+
+
+def robot_row(run_dir: Path, moving: float, seed: int) -> dict:
+    from cli.configs import read_run
+    from skills.library import SkillLibrary
+    from skills.metrics import coverage
+
+    cfg = read_run(run_dir, "pretrain")
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    lib = SkillLibrary.load(run_dir)
+    skills = lib.shown_skills()
+    runs = [skill_motion(lib, z, seed + i) for i, z in enumerate(skills)]
+    planar = runs[0]["points"].shape[1] == 1
+    upright = [r for r in runs if not r["fell"]]
+    accuracy = metrics["eval/disc_accuracy"].dropna() if "eval/disc_accuracy" in metrics else pd.Series()
+    return {
+        "robot": cfg.env, "run": run_dir.name, "skills": len(skills),
+        "accuracy": float(accuracy.iloc[-1]) if len(accuracy) else float("nan"),
+        "coverage": coverage(np.concatenate([r["points"] for r in runs])),
+        "random": random_coverage(cfg.env, len(skills), seed, **cfg.env_kwargs),
+        "forward": sum(r["speed"] > moving for r in upright) if planar else None,
+        "backward": sum(r["speed"] < -moving for r in upright) if planar else None,
+        "moving": None if planar else sum(r["speed"] > moving for r in upright),
+        "standing": sum(abs(r["speed"]) <= moving for r in upright),
+        "fallen": len(runs) - len(upright),
+        "fastest": max(abs(r["speed"]) for r in runs),
+        "hours": float(metrics["wall_time"].iloc[-1]) / 3600,
+        "steps": int(metrics["step"].iloc[-1]),
+        "media": str(run_dir / "media" / "skills_grid.mp4"),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| robot | run | steps | skills | held-out accuracy | coverage (x random) | what the skills do "
+             "| fastest (m/s) | training time |", "|---|---|---:|---:|---:|---:|---|---:|---:|"]
+    for r in rows:
+        if r["forward"] is not None:
+            what = f"{r['forward']} forward, {r['backward']} backward"
+        else:
+            what = f"{r['moving']} moving"
+        what += f", {r['standing']} standing, {r['fallen']} fallen"
+        lines.append(f"| {r['robot']} | {r['run']} | {r['steps']} | {r['skills']} | {r['accuracy']:.3f} | "
+                     f"{r['coverage']} ({r['coverage'] / max(r['random'], 1):.1f}x) | {what} | "
+                     f"{r['fastest']:.2f} | {r['hours']:.1f} h |")
+    return "\n".join(lines) + "\n"
+
+
+def write_readme(readme: Path, text: str) -> None:
+    doc = readme.read_text()
+    if START not in doc or END not in doc:
+        raise SystemExit(f"{readme} has no {START} ... {END} markers to write the table between")
+    head, rest = doc.split(START, 1)
+    readme.write_text(head + START + "\n" + text + rest[rest.index(END):])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run_dirs", nargs="+", type=Path)
+    p.add_argument("--moving", type=float, default=0.5, help="m/s that counts as moving")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--readme", type=Path, default=None)
+    a = p.parse_args()
+    text = table([robot_row(d, a.moving, a.seed) for d in a.run_dirs])
+    print(text)
+    if a.readme:
+        write_readme(a.readme, text)
+
+
+if __name__ == "__main__":
+    main()
