@@ -169,6 +169,9 @@ def run_trial(command: str, config: dict, run_dir: str, visualize: bool = True) 
     resume = ckpt.is_dir() and any(ckpt.iterdir())
     t0 = time.time()
     run_dir_p.mkdir(parents=True, exist_ok=True)
+    # An earlier outcome no longer holds (the trial may be going on to more steps): a trial
+    # stopped from now on must not read as done.
+    (run_dir_p / TRIAL).unlink(missing_ok=True)
     with open(run_dir_p / TRIAL_LOG, "a") as log, contextlib.redirect_stdout(log), \
             contextlib.redirect_stderr(log):
         print(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {'resumed' if resume else 'started'} "

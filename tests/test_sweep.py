@@ -161,3 +161,32 @@ def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path):
     summary = (out / "sweep.md").read_text()
     assert "| lr=1e+30-s0 | 0 | lr=1e+30 | failed: DivergedError: step" in summary
     assert "Left out, failed: lr=1e+30-s0" in (out / "analysis" / "analysis.md").read_text()
+
+
+def test_a_finished_trial_is_skipped_until_the_sweep_asks_for_more_steps(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from agents.loop import LoopConfig, OffPolicyLoop
+    from agents.sac import SACConfig
+    from cli.configs import TrainConfig, to_json
+    from cli.sweep import is_finished, run_trial, trial_status
+
+    cfg = TrainConfig(env="Pendulum-v1", threads=1, loop=LoopConfig(total_steps=300, progress=False),
+                      agent=SACConfig(learning_starts=100, hidden=(16, 16), batch_size=16))
+    run = tmp_path / "s0"
+    assert run_trial("train", to_json(cfg), str(run))["status"] == "done"
+    assert is_finished(run, cfg)
+    longer = replace(cfg, loop=replace(cfg.loop, total_steps=600))
+    assert not is_finished(run, longer)  # resumed by the next sweep, not skipped
+
+    def killed(*args, **kwargs):  # stopped part of the way, its config already saw 600 steps
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(OffPolicyLoop, "run", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_trial("train", to_json(longer), str(run))
+    assert json.loads((run / "config.json").read_text())["loop"]["total_steps"] == 600
+    assert trial_status(run) is None and not is_finished(run, longer)  # not read as done
+    monkeypatch.undo()
+    assert run_trial("train", to_json(longer), str(run))["status"] == "done"
+    assert steps_logged(run)[-1] == 600 and is_finished(run, longer)
