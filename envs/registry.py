@@ -54,6 +54,10 @@ register_project_env("CheetahHurdle-v0", "envs.tasks:CheetahHurdleEnv", 1000, "x
 register_project_env("AntLowGear-v0", "envs.tasks:AntLowGearEnv", 1000, "xy", "AntLowGear")
 # 2000 steps (100 s) for the 20 m walk, 0.2 m/s on average: the gear-30 motors are 5x weaker.
 register_project_env("AntWaypoints-v0", "envs.tasks:AntWaypointsEnv", 2000, "xy", "AntLowGear")
+# HalfCheetah paid for running backward: the imitation benchmark's second expert, and a task for
+# skills pretrained on HalfCheetah-v5.
+register_project_env("HalfCheetahBackward-v0", "gymnasium.envs.mujoco.half_cheetah_v5:HalfCheetahEnv",
+                     1000, "x", "HalfCheetah-v5", forward_reward_weight=-1.0)
 # Soft Q-learning's multi-goal point (1702.08165, Sec. 5.1); not MuJoCo, but its `data` mirrors
 # MjData's qpos and qvel, so env_features gives it the x-y features of an "xy" env unchanged.
 register_project_env("MultiGoal-v0", "envs.multigoal:MultiGoalEnv", 30, "xy", "MultiGoal")

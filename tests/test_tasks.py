@@ -168,3 +168,19 @@ def test_different_robots_are_refused_in_one_line(skills, task, message):
 def test_robot_check_of_unknown_env():
     with pytest.raises(UnknownEnvError, match="NoSuchEnv-v0"):
         check_same_robot("NoSuchEnv-v0", "CheetahHurdle-v0")
+
+
+def test_the_backward_cheetah_is_paid_for_running_backward():
+    import numpy as np
+
+    from envs.registry import make_env, robot_of
+
+    fwd, bwd = make_env("HalfCheetah-v5", seed=0), make_env("HalfCheetahBackward-v0", seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (50, 6)).astype(np.float32)
+    for a in actions:
+        _, r_f, *_, info_f = fwd.step(a)
+        _, r_b, *_, info_b = bwd.step(a)
+        assert info_b["x_velocity"] == info_f["x_velocity"]  # the same robot, the same motion
+        assert info_b["reward_forward"] == -info_f["reward_forward"]
+        assert abs(r_f + r_b - 2 * info_f["reward_ctrl"]) < 1e-9  # both pay the same control cost
+    assert robot_of("HalfCheetahBackward-v0") == "HalfCheetah-v5"  # HalfCheetah skills reuse on it
