@@ -80,6 +80,7 @@ def why_no_video(env_name: str) -> str | None:
 def _skill_media(run_dir: Path, media: Path, steps, size, gif, seed, no_video: str | None,
                  progress: bool) -> list[str]:
     from analysis.video import skill_videos
+    from skills.evaluate import skill_label
     from skills.library import SkillLibrary
     from skills.metrics import confusion_matrix, per_skill_table
 
@@ -96,13 +97,13 @@ def _skill_media(run_dir: Path, media: Path, steps, size, gif, seed, no_video: s
         paths, grid = skill_videos(lib, media, steps=steps, size=size, seed=seed,
                                    fmt="gif" if gif else "mp4")
         out.append(f"## Skills\n\nAll {len(skills)} skills: [{grid.name}](media/{grid.name}); one "
-                   "per skill: " + ", ".join(f"[{lib.skill_label(z)}](media/{p.name})"
+                   "per skill: " + ", ".join(f"[{skill_label(z)}](media/{p.name})"
                                              for z, p in zip(skills, paths)))
     positions = [r.positions for r in rollouts]
     if positions[0].shape[1] > 0:
         plots.skill_trajectories(positions, media / "trajectories.png",
                                  title=f"{lib.env_name}: {len(skills)} skills",
-                                 labels=[lib.skill_label(z) for z in skills])
+                                 labels=[skill_label(z) for z in skills])
         out.append("![trajectories](media/trajectories.png)")
     if positions[0].shape[1] == 2:
         plots.coverage_map(np.concatenate(positions), media / "coverage.png")

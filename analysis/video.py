@@ -125,6 +125,8 @@ def skill_videos(library, out_dir: str | Path, steps: int | None = None, size: i
                  seed: int = 0, fmt: str = "mp4") -> tuple[list[Path], Path]:
     """One video per skill (`skill_<i>.mp4`, the i-th of `library.shown_skills()`: z = i for
     discrete skills) and one grid of all of them (`skills_grid.mp4`)."""
+    from skills.evaluate import skill_label
+
     select_gl_backend()
     out_dir = Path(out_dir)
     env = video_env(library.make_env, size)
@@ -136,7 +138,7 @@ def skill_videos(library, out_dir: str | Path, steps: int | None = None, size: i
         library.rollout(z, steps=steps, env=env, seed=seed, frames=frames)
         videos.append(frames)
         paths.append(write_video(frames, out_dir / f"skill_{i}.{fmt}", fps))
-    grid = write_video(tile(videos, [library.skill_label(z) for z in skills]),
+    grid = write_video(tile(videos, [skill_label(z) for z in skills]),
                        out_dir / f"skills_grid.{fmt}", fps)
     env.close()
     return paths, grid

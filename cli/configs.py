@@ -116,7 +116,7 @@ class PretrainConfig(_Run):
     sac: SACConfig = SACConfig(learning_starts=2_000)
     skills: Any = field(default=DIAYNConfig(), metadata=SKILLS)
     """the skill method's config; `method` names it (skills/registry.py)"""
-    terminate_when_unhealthy: bool = True
+    terminate_when_unhealthy: bool = field(default=True, metadata={"cli": False})
     """end the episode when the robot falls (Hopper, Walker2d, Ant, Humanoid); off, it lies where
     it fell until the time limit: while DIAYN's reward log q(z|s') - log p(z) is negative a skill
     would raise its return by falling early"""

@@ -210,7 +210,7 @@ def check_address(address: str, timeout: float = 5.0) -> None:
                           "on this machine") from None
 
 
-def start_ray(address: str | None, cpus: int | None = None) -> None:
+def start_ray(address: str | None) -> None:
     import ray
 
     common = dict(log_to_driver=False, configure_logging=False)
@@ -219,7 +219,7 @@ def start_ray(address: str | None, cpus: int | None = None) -> None:
         return
     # Embedded: no dashboard to serve, and a small object store (trials return a dict of
     # metrics; the default takes 30% of memory, and /dev/shm is small in containers).
-    ray.init(num_cpus=cpus or os.cpu_count(), include_dashboard=False,
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False,
              object_store_memory=100 * 1024**2, **common)
 
 

@@ -18,7 +18,7 @@ import torch
 from agents.checkpoint import load_checkpoint
 from agents.sac import SAC
 from envs.registry import make_env
-from skills.evaluate import position_fn, skill_label, skill_list
+from skills.evaluate import position_fn, skill_list
 from skills.metrics import SkillRollout, rollout_skill
 
 
@@ -71,9 +71,6 @@ class SkillLibrary:
     def shown_skills(self) -> list:
         """The skills evaluation, videos and plots run: 0..K-1, or a sweep of directions of z."""
         return skill_list(self.method)
-
-    def skill_label(self, z) -> str:
-        return skill_label(z)
 
     def act(self, obs: np.ndarray, z, deterministic: bool = True) -> np.ndarray:
         """The action of skill z in state `obs`: the observation of an env as `observed` makes

@@ -36,6 +36,16 @@ class LSD(DistanceSkills):
                 phi[i] = spectral_norm(layer)
         return phi
 
+    def _phi(self, x: torch.Tensor) -> torch.Tensor:
+        """phi in eval mode, where the spectral norm uses its current estimate instead of taking
+        a power-iteration step: only phi's training steps refine it, and a reward or embedding
+        read twice is the same."""
+        self.phi.eval()
+        try:
+            return self.phi(x)
+        finally:
+            self.phi.train()
+
     def representation_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One step of phi on E[(phi(s') - phi(s))^T z]: the Lipschitz bound is in phi itself."""
         phi_s, phi_next = self.phi(batch.obs), self.phi(batch.next_obs)

@@ -69,11 +69,11 @@ class DistanceSkillsConfig:
 class METRAConfig(DistanceSkillsConfig):
     method: ClassVar[str] = "metra"
 
-    init_lambda: float = 30.0
+    init_lambda: float = field(default=30.0, metadata={"cli": False})
     """the Lagrange multiplier's initial value"""
-    lambda_lr: float = 1e-4
+    lambda_lr: float = field(default=1e-4, metadata={"cli": False})
     """Adam learning rate of log lambda"""
-    dual_slack: float = 1e-3
+    dual_slack: float = field(default=1e-3, metadata={"cli": False})
     """how far inside the constraint a pair still counts for lambda: beyond it, slack pairs do not
     shrink lambda further"""
 
@@ -205,13 +205,8 @@ class DistanceSkills:
         return metra_reward(self._phi(batch.obs), self._phi(batch.next_obs), self._directions(batch.skill))
 
     def _phi(self, x: torch.Tensor) -> torch.Tensor:
-        """phi as it stands: in eval mode, where LSD's spectral norm uses its current estimate
-        instead of taking a power-iteration step (only training steps refine it)."""
-        self.phi.eval()
-        try:
-            return self.phi(x)
-        finally:
-            self.phi.train()
+        """phi as it stands, outside its own training step."""
+        return self.phi(x)
 
     def relabel(self, batch: Batch) -> Batch:
         return self._relabelled(batch, self.rewards(batch))

@@ -51,7 +51,8 @@ def test_a_fallen_robot_can_lie_until_the_time_limit():
 
 
 def test_an_env_without_the_option_is_one_line_and_exit_2(tmp_path, capsys):
-    code = main(["pretrain", "--env", "HalfCheetah-v5", "--no-terminate-when-unhealthy",
-                 "--run-dir", str(tmp_path / "r"), "--no-progress"])
+    config = tmp_path / "cheetah.json"
+    config.write_text(json.dumps({"env": "HalfCheetah-v5", "terminate_when_unhealthy": False}))
+    code = main(["pretrain", "--config", str(config), "--run-dir", str(tmp_path / "r"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "env HalfCheetah-v5 has no option terminate_when_unhealthy" in err
