@@ -64,3 +64,14 @@ def random_coverage(env_name: str, episodes: int, seed: int, **env_kwargs) -> in
             points.append(position())
             done = terminated or truncated
     return coverage(np.asarray(points))
+
+
+def write_readme(readme: Path, name: str, text: str) -> None:
+    """Put `text` between the README's `<!-- NAME table -->` and `<!-- end NAME table -->`
+    markers: a table generated from runs, so that it cannot drift from them."""
+    start, end = f"<!-- {name} table -->", f"<!-- end {name} table -->"
+    doc = readme.read_text()
+    if start not in doc or end not in doc:
+        raise SystemExit(f"{readme} has no {start} ... {end} markers to write the table between")
+    head, rest = doc.split(start, 1)
+    readme.write_text(head + start + "\n" + text + rest[rest.index(end):])

@@ -178,11 +178,12 @@ def multimodality(out: Path, seeds: list[int], steps: int, rollouts_n: int = 100
         torch.manual_seed(t["seed"])
         _, goals = rollouts(env, agent.act, rollouts_n)
         counts.setdefault(t["grid"]["algo"], []).append(np.bincount(goals + 1, minlength=5)[1:])
-    lines = ["| algorithm | goals reached in >= 10% of rollouts (per seed) | mean |", "|---|---|---:|"]
+    lines = ["| algorithm | goals reached in >= 10% of rollouts (per seed) | mean [95% CI] |",
+             "|---|---|---:|"]
     fig = _figure(1)
     for i, (algo, cs) in enumerate(counts.items()):
         per_seed = [int((c >= 0.1 * rollouts_n).sum()) for c in cs]
-        lines.append(f"| {algo} | {per_seed} | {np.mean(per_seed):.2f} |")
+        lines.append(f"| {algo} | {per_seed} | {ci(per_seed)} |")
         fig.axes[0].bar(np.arange(4) + 0.25 * i, np.mean(cs, axis=0), width=0.25, label=algo)
     ax = fig.axes[0]
     ax.set_xticks(np.arange(4) + 0.25, ["+x", "-x", "+y", "-y"])

@@ -33,26 +33,32 @@ def update_overhead(skills: int, threads: int, rounds: int, disc_hidden: tuple[i
     import statistics
     import time
 
+    import numpy as np
     import torch
 
-    from agents.buffer import Batch
+    from agents.buffer import ReplayBuffer
     from agents.sac import SAC, SACConfig
     from skills.diayn import DIAYN, DIAYNConfig
 
     torch.set_num_threads(threads)
     obs_dim, act_dim, n = 17, 6, 256  # HalfCheetah-v5, batch 256
+    # Both sides sample a fresh batch from a filled replay buffer each update, as the loop
+    # does: reusing a few batches would keep SAC's inputs in cache while DIAYN's relabelled
+    # copies are new memory every time.
+    rng = np.random.default_rng(0)
+    buf = ReplayBuffer(100_000, obs_dim, act_dim, feature_dim=1)
+    for k, v in buf._np.items():
+        v[:] = rng.integers(skills, size=v.shape) if k == "skill" else rng.standard_normal(v.shape)
+    buf.size = buf.capacity
     gen = torch.Generator().manual_seed(0)
-    batches = [Batch(torch.randn(n, obs_dim, generator=gen), torch.rand(n, act_dim, generator=gen) * 2 - 1,
-                     torch.randn(n, generator=gen), torch.randn(n, obs_dim, generator=gen), torch.zeros(n),
-                     torch.randint(skills, (n,), generator=gen), torch.randn(n, 1, generator=gen))
-               for _ in range(per_round)]
     sac, sac_z = SAC(obs_dim, act_dim, SACConfig()), SAC(obs_dim + skills, act_dim, SACConfig())
     diayn = DIAYN(1, DIAYNConfig(n_skills=skills, hidden=disc_hidden))  # the x feature
+    batches = range(per_round)
 
     def timed(step) -> float:
         t0 = time.perf_counter()
-        for b in batches:
-            step(b)
+        for _ in batches:
+            step(buf.sample(n, gen))
         return 1e3 * (time.perf_counter() - t0) / per_round
 
     ms: dict[str, list[float]] = {"SAC": [], "DIAYN": []}
@@ -66,7 +72,7 @@ def update_overhead(skills: int, threads: int, rounds: int, disc_hidden: tuple[i
           f"{statistics.median(ms['SAC']):.2f} ms/update, DIAYN {statistics.median(ms['DIAYN']):.2f} "
           f"ms/update; DIAYN slower by {100 * (statistics.median(ratios) - 1):.1f}% (median of per-round "
           f"ratios; quartiles {100 * (ratios[len(ratios) // 4] - 1):.1f}%-"
-          f"{100 * (ratios[3 * len(ratios) // 4] - 1):.1f}%) (target <= 15%)")
+          f"{100 * (ratios[3 * len(ratios) // 4] - 1):.1f}%) (target <= 8%)")
 
 
 def main() -> None:
@@ -103,7 +109,7 @@ def main() -> None:
             print(f"pair {i}: SAC {sac:6.1f} steps/s, DIAYN {diayn:6.1f} steps/s, "
                   f"DIAYN slower by {100 * slowdowns[-1]:.1f}%", flush=True)
     print(f"median slowdown over {a.pairs} pairs: {100 * statistics.median(slowdowns):.1f}% "
-          f"(target <= 15%)")
+          f"(target <= 8%)")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ measure
   (benchmarks/goals.py): goals in a 7.5 m disc, reached within 1 m.
 Targets (Ant-v5): METRA's coverage >= 2x DIAYN's on the full observation, and goal success >= 50%.
 
-    python benchmarks/discovery.py --robots ant --seeds 0 1 --out DIR [--steps 200000]
+    python benchmarks/discovery.py --robots ant --seeds 0 1 --out DIR [--steps 200000] [--readme README.md]
 
 Runs resume: the same command after a stop continues the sweeps and skips finished runs.
 """
@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import random_coverage  # noqa: E402
+from _common import random_coverage, write_readme  # noqa: E402
 from goals import goal_success  # noqa: E402
 
 ROBOTS = {"ant": "Ant-v5", "cheetah": "HalfCheetah-v5"}
@@ -44,7 +45,9 @@ def measure(run_dir: Path, rollouts: int, seed: int, goals: int) -> dict:
     from skills.metrics import coverage
 
     lib = SkillLibrary.load(run_dir)
-    env = lib.make_env(seed)
+    # Every method's rollouts last the env's own time limit (1000 steps), whatever episode
+    # length it trained with, so that coverage compares like with like (the random policy's too).
+    env = lib.make_env(seed, max_episode_steps=gym.spec(lib.env_name).max_episode_steps)
     rng = np.random.default_rng(seed)
     if lib.continuous_dim:
         skills = [unit_vector(rng.standard_normal(lib.continuous_dim)) for _ in range(rollouts)]
@@ -68,6 +71,8 @@ def main() -> None:
     p.add_argument("--goals", type=int, default=50)
     p.add_argument("--max-concurrent", type=int, default=None)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--readme", type=Path, default=None,
+                   help="also write the table between the README's discovery table markers")
     a = p.parse_args()
     rows = []
     for robot in a.robots:
@@ -89,8 +94,8 @@ def main() -> None:
                 m = measure(run, a.rollouts, seed=100 + s, goals=a.goals)
                 rows.append({"robot": robot, "method": method, "seed": s, **m, "random": rand})
                 print(f"{robot} {method} seed {s}: {m} (random policy's coverage {rand})", flush=True)
-    print("\n| robot | method | runs | coverage (1 m cells) | x random | largest distance (m) | "
-          "goals reached |\n|---|---|---:|---:|---:|---:|---:|")
+    lines = ["| robot | method | runs | coverage (1 m cells) | x random | largest distance (m) | "
+             "goals reached |", "|---|---|---:|---:|---:|---:|---:|"]
     for robot in a.robots:
         for method in a.methods:
             rs = [r for r in rows if r["robot"] == robot and r["method"] == method]
@@ -98,9 +103,13 @@ def main() -> None:
                 continue
             cov = np.mean([r["coverage"] for r in rs])
             goal = [r["goal_success"] for r in rs if "goal_success" in r]
-            print(f"| {ROBOTS[robot]} | {LABELS[method]} | {len(rs)} | {cov:.1f} | "
-                  f"{cov / rs[0]['random']:.1f}x | {np.mean([r['max_distance'] for r in rs]):.1f} | "
-                  f"{f'{np.mean(goal):.0%}' if goal else 'n.a.'} |")
+            lines.append(f"| {ROBOTS[robot]} | {LABELS[method]} | {len(rs)} | {cov:.1f} | "
+                         f"{cov / rs[0]['random']:.1f}x | {np.mean([r['max_distance'] for r in rs]):.1f} | "
+                         f"{f'{np.mean(goal):.0%}' if goal else 'n.a.'} |")
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    if a.readme:
+        write_readme(a.readme, "discovery", text)
 
 
 if __name__ == "__main__":

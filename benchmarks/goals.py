@@ -17,6 +17,7 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 
 
@@ -36,7 +37,8 @@ def goal_success(lib, n_goals: int, radius: float, within: float = 1.0, every: i
     """(fraction of goals reached, the closest approach to each) over `n_goals` goals drawn in a
     disc of `radius` around the start."""
     rng = np.random.default_rng(seed)
-    env = lib.make_env(seed)
+    # The env's own time limit (1000 steps on Ant), not a shorter one the skills trained with.
+    env = lib.make_env(seed, max_episode_steps=gym.spec(lib.env_name).max_episode_steps)
     closest = []
     for i in range(n_goals):
         # Uniform in the disc: the radius goes as the square root of a uniform draw.

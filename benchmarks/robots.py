@@ -29,9 +29,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import random_coverage  # noqa: E402
-
-START, END = "<!-- robots table -->", "<!-- end robots table -->"
+from _common import random_coverage, write_readme  # noqa: E402
 
 
 def skill_motion(lib, z, seed: int) -> dict:
@@ -100,14 +98,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_readme(readme: Path, text: str) -> None:
-    doc = readme.read_text()
-    if START not in doc or END not in doc:
-        raise SystemExit(f"{readme} has no {START} ... {END} markers to write the table between")
-    head, rest = doc.split(START, 1)
-    readme.write_text(head + START + "\n" + text + rest[rest.index(END):])
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dirs", nargs="+", type=Path)
@@ -118,7 +108,7 @@ def main() -> None:
     text = table([robot_row(d, a.moving, a.seed) for d in a.run_dirs])
     print(text)
     if a.readme:
-        write_readme(a.readme, text)
+        write_readme(a.readme, "robots", text)
 
 
 if __name__ == "__main__":

@@ -120,6 +120,15 @@ class PretrainConfig(_Run):
     """end the episode when the robot falls (Hopper, Walker2d, Ant, Humanoid); off, it lies where
     it fell until the time limit: while DIAYN's reward log q(z|s') - log p(z) is negative a skill
     would raise its return by falling early"""
+    env_options: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
+    """more keyword arguments for the env (gymnasium.make and the env's constructor), e.g.
+    {"max_episode_steps": 200} for shorter episodes, which draw more skills for the same steps,
+    or {"include_cfrc_ext_in_observation": false} to drop Ant-v5's 78 contact forces"""
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self, "env_options", isinstance(self.env_options, dict),
+              'must be a JSON object of the env\'s keyword arguments, e.g. {"max_episode_steps": 200}')
 
     @property
     def agent_config(self) -> Any:
@@ -127,7 +136,10 @@ class PretrainConfig(_Run):
 
     @property
     def env_kwargs(self) -> dict:
-        return {} if self.terminate_when_unhealthy else {"terminate_when_unhealthy": False}
+        kwargs = dict(self.env_options)
+        if not self.terminate_when_unhealthy:
+            kwargs["terminate_when_unhealthy"] = False
+        return kwargs
 
 
 @dataclass(frozen=True)

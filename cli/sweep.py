@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -182,6 +183,9 @@ def run_trial(command: str, config: dict, run_dir: str, visualize: bool = True) 
             if command == "pretrain" and visualize:
                 cli.visualize(run_dir, progress=False)
             status = {"status": "done", "final": final}
+        except KeyboardInterrupt as e:  # the sweep was stopped (stop_trials): no outcome yet
+            print(f"stopped: {e}", flush=True)
+            raise
         except Exception as e:  # reported in the sweep's summary; the other trials go on
             traceback.print_exc()
             status = {"status": "failed", "reason": one_line(e)}
@@ -272,6 +276,10 @@ def run_sweep(command: str, trials: list[Trial], out: str | Path, *, address: st
         import ray
 
         start_ray(address)
+        # SIGTERM (a sweep in the background ignores SIGINT) stops like Ctrl-C; Ray's own
+        # handler, installed by ray.init, would exit at once and take the trials with it.
+        old_term = signal.signal(signal.SIGTERM, _interrupt)
+        running: dict[Any, Trial] = {}
         try:
             capacity = max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_run)
             limit = max_concurrent or capacity
@@ -280,7 +288,6 @@ def run_sweep(command: str, trials: list[Trial], out: str | Path, *, address: st
             live = progress and sys.stderr.isatty()
             bar = tqdm(total=len(trials), initial=len(trials) - len(todo), unit="trial",
                        desc="trials", disable=not progress)
-            running: dict[Any, Trial] = {}
             failed = 0
             while todo or running:
                 while todo and len(running) < limit:
@@ -304,16 +311,40 @@ def run_sweep(command: str, trials: list[Trial], out: str | Path, *, address: st
                     bar.update(1)
             bar.close()
         except KeyboardInterrupt:
+            stop_trials(list(running))
             raise KeyboardInterrupt("stopped; run the same command again to resume the sweep "
                                     "(finished trials are kept, the others go on from their "
                                     "checkpoints)") from None
         finally:
+            signal.signal(signal.SIGTERM, old_term)
             ray.shutdown()
     report = write_summary(out, command, trials, statuses)
     n_failed = sum(s["status"] == "failed" for s in statuses.values())
     print(f"sweep: {len(trials) - n_failed} of {len(trials)} trials done, {n_failed} failed; "
           f"summary {report}")
     return statuses
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def stop_trials(refs: list, timeout: float = 600.0) -> None:
+    """Ask running trials to stop and wait while each writes its checkpoint: `ray.cancel`
+    raises KeyboardInterrupt in the trial, which the training loop, like a Ctrl-C of a single
+    run, turns into a stop at the next step and a checkpoint. Without this, shutting Ray down
+    would kill them and lose everything since their last periodic checkpoint. A second Ctrl-C
+    stops waiting."""
+    import ray
+
+    if not refs:
+        return
+    print(f"stopping {len(refs)} running trial{'s' * (len(refs) != 1)}: each writes a checkpoint "
+          "first (Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+    for ref in refs:
+        ray.cancel(ref)
+    with contextlib.suppress(KeyboardInterrupt):
+        ray.wait(refs, num_returns=len(refs), timeout=timeout)
 
 
 def _outcome(status: dict) -> str:

@@ -52,6 +52,11 @@ class DistanceSkillsConfig:
     """multiplies the reward before SAC sees it"""
     skill_steps: int = 0
     """robot steps before the skill is redrawn within an episode; 0: one skill per episode"""
+    standardize: bool = field(default=False, metadata={"cli": False})
+    """phi reads observations standardised per dimension by the mean and standard deviation of
+    its first training batch (the random warm-up's transitions), then frozen, as the authors'
+    code normalises Ant's observations with preset statistics: unscaled, joint velocities (std
+    ~4.5) swamp the torso's position (std ~0.6) in phi's input"""
 
     def __post_init__(self):
         if self.continuous:
@@ -124,6 +129,29 @@ def dual_loss(log_lambda: torch.Tensor, penalty: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------- the plug-in
 
 
+class Standardize(torch.nn.Module):
+    """x -> (x - mean) / std with statistics fitted once (`fit`) and kept in the state dict."""
+
+    # A floor on std: a dimension that hardly varies in the warm-up (a resting joint) would
+    # otherwise be magnified without bound once the policy moves it.
+    MIN_STD = 1e-2
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+        self.register_buffer("fitted", torch.tensor(False))
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor) -> None:
+        self.mean.copy_(x.mean(0))
+        self.std.copy_(x.std(0).clamp(min=self.MIN_STD))
+        self.fitted.fill_(True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
 class DistanceSkills:
     """phi and the relabeller; a `SkillPlugin` of the one loop. It has no classifier q(z|s)
     (`predict` is None): its evaluation is coverage and travel, not accuracy. How phi is kept
@@ -139,7 +167,10 @@ class DistanceSkills:
         self.skill_steps = cfg.skill_steps
         self.feature_fn = None  # phi reads the observation
         self.device = torch.device(device)
-        self.phi = self.representation(obs_dim, cfg).to(self.device)
+        self.phi = self.representation(obs_dim, cfg)
+        if cfg.standardize:
+            self.phi = torch.nn.Sequential(Standardize(obs_dim), *self.phi)
+        self.phi = self.phi.to(self.device)
         self.opt = torch.optim.Adam(self.phi.parameters(), lr=cfg.lr)
 
     @staticmethod
@@ -217,6 +248,8 @@ class DistanceSkills:
     def update(self, batch: Batch) -> tuple[Batch, dict[str, float]]:
         """A step of phi, then the batch relabelled with the phi after it, as the authors' code
         does."""
+        if self.cfg.standardize and not self.phi[0].fitted:
+            self.phi[0].fit(torch.cat([batch.obs, batch.next_obs]))
         stats = self.representation_step(batch)
         relabelled = self.relabel(batch)
         stats["skill/intrinsic_reward"] = relabelled.reward.mean()

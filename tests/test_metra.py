@@ -182,3 +182,34 @@ def test_flags_of_one_config_are_checked_together_in_any_order(capsys):
         assert cfg.skills.continuous and cfg.skills.n_skills == 1
     assert main(["pretrain", "--method", "metra", "--skills", "1"]) == 2
     assert "--skills must be at least 2" in capsys.readouterr().err
+
+
+def test_standardized_phi_is_blind_to_the_scale_and_offset_of_each_observation_entry():
+    """With `standardize`, phi fitted on its first batch sees (x - mean) / std: rescaling and
+    shifting an entry of the observation (metres to millimetres, a joint's zero) changes
+    nothing, where plain phi's rewards change."""
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(256, 3)).astype(np.float32)
+    next_obs = obs + rng.normal(scale=0.1, size=obs.shape).astype(np.float32)
+    skill = torch.as_tensor(rng.integers(2, size=256))
+    scale, shift = np.float32([1000.0, 1.0, 0.1]), np.float32([5.0, 0.0, -3.0])
+
+    def rewards(standardize: bool, transform: bool) -> np.ndarray:
+        torch.manual_seed(0)
+        # A vanishing learning rate: Adam's first step is lr * sign(gradient), and gradients
+        # near 0 differ in sign between the two scalings by float rounding alone.
+        m = METRA(3, METRAConfig(n_skills=2, hidden=(16,), lr=1e-9, standardize=standardize))
+        o, n = (obs * scale + shift, next_obs * scale + shift) if transform else (obs, next_obs)
+        m.update(batch_of(o, n, skill))  # fits the statistics on its first batch, then one step
+        return m.rewards(batch_of(o, n, skill)).numpy()
+
+    np.testing.assert_allclose(rewards(True, True), rewards(True, False), atol=1e-4)
+    assert not np.allclose(rewards(False, True), rewards(False, False), atol=1e-2)
+    m = METRA(3, METRAConfig(n_skills=2, hidden=(16,), standardize=True))
+    m.update(batch_of(obs * scale, next_obs * scale, skill))
+    fitted = m.phi[0].std.clone()
+    m.update(batch_of(obs, next_obs, skill))  # frozen after the first batch
+    assert torch.equal(m.phi[0].std, fitted)
+    restored = METRA(3, METRAConfig(n_skills=2, hidden=(16,), standardize=True))
+    restored.load_state_dict(m.state_dict())  # the statistics travel with the checkpoint
+    assert torch.equal(restored.phi[0].std, fitted) and bool(restored.phi[0].fitted)

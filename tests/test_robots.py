@@ -6,6 +6,7 @@ from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
+import pandas as pd
 import pytest
 
 from envs.registry import make_env
@@ -56,3 +57,24 @@ def test_an_env_without_the_option_is_one_line_and_exit_2(tmp_path, capsys):
     code = main(["pretrain", "--config", str(config), "--run-dir", str(tmp_path / "r"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "env HalfCheetah-v5 has no option terminate_when_unhealthy" in err
+
+
+def test_env_options_reach_the_env_and_a_wrong_one_is_one_line_and_exit_2(tmp_path, capsys):
+    config = tmp_path / "short.json"
+    config.write_text(json.dumps({"env": "PointMass-v0", "env_options": {"max_episode_steps": 40}}))
+    run = tmp_path / "short"
+    assert main(["pretrain", "--config", str(config), "--total-steps", "400", "--learning-starts", "100",
+                 "--eval-every", "400", "--log-every", "200", "--threads", "1", "--run-dir", str(run),
+                 "--no-progress", "--no-visualize"]) == 0
+    lengths = pd.read_csv(run / "metrics.csv")["train/episode_length"].dropna()
+    assert (lengths == 40).all(), lengths  # PointMass's own limit is longer
+    from skills.library import SkillLibrary
+
+    assert len(SkillLibrary.load(run).rollout(0, seed=0).positions) <= 41  # the library's env too
+    config.write_text(json.dumps({"env": "PointMass-v0", "env_options": {"legs": 3}}))
+    code = main(["pretrain", "--config", str(config), "--run-dir", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "env PointMass-v0 has no option legs" in err
+    config.write_text(json.dumps({"env": "PointMass-v0", "env_options": [200]}))
+    code = main(["pretrain", "--config", str(config), "--run-dir", str(tmp_path / "r"), "--no-progress"])
+    assert code == 2 and "env_options must be a JSON object" in capsys.readouterr().err

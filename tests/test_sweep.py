@@ -147,6 +147,34 @@ def test_a_killed_sweep_resumes_with_every_step_logged_once(tmp_path):
     assert all(steps_logged(out / n) == list(range(0, 2401, 300)) for n in names)
 
 
+def test_a_stopped_sweep_has_its_running_trials_checkpoint_and_resumes(tmp_path):
+    """SIGTERM (how a sweep in the background is stopped; Ctrl-C takes the same path): the
+    running trials stop at their next step and write a checkpoint, where a Ray shutdown alone
+    would kill them and lose every step since their last periodic one (here: none before the
+    end)."""
+    out = tmp_path / "sweep"
+    args = [*PENDULUM, "--total-steps", "4000", "--checkpoint-every", "100000", "--eval-every", "4000",
+            "--log-every", "500", "--eval-episodes", "1", "--seeds", "0", "1", "--out", str(out)]
+    first = sweep(args)
+    end = time.time() + 120
+    while time.time() < end and not all(
+            (out / n / "metrics.csv").is_file() and len(steps_logged(out / n)) >= 2 for n in ("s0", "s1")):
+        time.sleep(0.2)
+    first.send_signal(signal.SIGTERM)
+    log, _ = first.communicate(timeout=120)
+    assert first.returncode == 130 and "stopping 2 running trials" in log, log
+    for n in ("s0", "s1"):
+        assert not (out / n / "trial.json").exists(), "stopped too late: make trials longer"
+        assert "stopped: stopped at step" in (out / n / "trial.log").read_text()
+        assert (out / n / "checkpoints" / "latest.pt").is_file(), n  # written on the way out
+    again = sweep(args)
+    log, _ = again.communicate(timeout=300)
+    assert again.returncode == 0 and "2 of 2 trials done, 0 failed" in log, log
+    for n in ("s0", "s1"):
+        assert steps_logged(out / n) == list(range(0, 4001, 500)), n  # each once, to the end
+        assert "resumed" in (out / n / "trial.log").read_text()
+
+
 def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path):
     out = tmp_path / "sweep"
     # An absurd learning rate sends the actor's loss to infinity within a few updates.
