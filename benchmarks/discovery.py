@@ -13,12 +13,14 @@ Targets (Ant-v5): METRA's coverage >= 2x DIAYN's on the full observation, and go
 
     python benchmarks/discovery.py --robots ant --seeds 0 1 --out DIR [--steps 200000] [--readme README.md]
 
-Runs resume: the same command after a stop continues the sweeps and skips finished runs.
+Runs resume: the same command after a stop continues the sweeps and skips finished runs;
+--no-train only measures the runs that are finished.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -54,7 +56,8 @@ def measure(run_dir: Path, rollouts: int, seed: int, goals: int) -> dict:
     else:
         skills = [i % lib.n_skills for i in range(rollouts)]
     paths = [lib.rollout(z, env=env, seed=seed + i).positions for i, z in enumerate(skills)]
-    out = {"coverage": coverage(np.concatenate(paths)),
+    out = {"steps": json.loads((run_dir / "config.json").read_text())["loop"]["total_steps"],
+           "coverage": coverage(np.concatenate(paths)),
            "max_distance": max(float(np.linalg.norm(p - p[0], axis=1).max()) for p in paths)}
     if lib.continuous_dim and getattr(lib.method.cfg, "feature", None) == "xy" and goals:
         out["goal_success"], _ = goal_success(lib, goals, 7.5, seed=seed)
@@ -71,6 +74,8 @@ def main() -> None:
     p.add_argument("--goals", type=int, default=50)
     p.add_argument("--max-concurrent", type=int, default=None)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--no-train", action="store_true",
+                   help="measure the finished runs under --out without starting or resuming any")
     p.add_argument("--readme", type=Path, default=None,
                    help="also write the table between the README's discovery table markers")
     a = p.parse_args()
@@ -84,8 +89,9 @@ def main() -> None:
                    "--seeds", *map(str, a.seeds), "--out", str(out)]
             cmd += ["--total-steps", str(a.steps)] if a.steps else []
             cmd += ["--max-concurrent", str(a.max_concurrent)] if a.max_concurrent else []
-            print("$", " ".join(cmd[1:]), flush=True)
-            subprocess.run(cmd)
+            if not a.no_train:
+                print("$", " ".join(cmd[1:]), flush=True)
+                subprocess.run(cmd)
             for s in a.seeds:
                 run = out / f"s{s}"
                 if not (run / "trial.json").is_file() or '"done"' not in (run / "trial.json").read_text():
@@ -94,8 +100,8 @@ def main() -> None:
                 m = measure(run, a.rollouts, seed=100 + s, goals=a.goals)
                 rows.append({"robot": robot, "method": method, "seed": s, **m, "random": rand})
                 print(f"{robot} {method} seed {s}: {m} (random policy's coverage {rand})", flush=True)
-    lines = ["| robot | method | runs | coverage (1 m cells) | x random | largest distance (m) | "
-             "goals reached |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| robot | method | steps | runs | coverage (1 m cells) | x random | largest distance (m) | "
+             "goals reached |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for robot in a.robots:
         for method in a.methods:
             rs = [r for r in rows if r["robot"] == robot and r["method"] == method]
@@ -103,7 +109,8 @@ def main() -> None:
                 continue
             cov = np.mean([r["coverage"] for r in rs])
             goal = [r["goal_success"] for r in rs if "goal_success" in r]
-            lines.append(f"| {ROBOTS[robot]} | {LABELS[method]} | {len(rs)} | {cov:.1f} | "
+            steps = "/".join(sorted({f"{r['steps'] // 1000}k" for r in rs}))
+            lines.append(f"| {ROBOTS[robot]} | {LABELS[method]} | {steps} | {len(rs)} | {cov:.1f} | "
                          f"{cov / rs[0]['random']:.1f}x | {np.mean([r['max_distance'] for r in rs]):.1f} | "
                          f"{f'{np.mean(goal):.0%}' if goal else 'n.a.'} |")
     text = "\n".join(lines) + "\n"
