@@ -88,6 +88,9 @@ ROBOT_STEPS = "robot_steps"
 # The task's reward summed over those robot steps, where the env's own reward is another sum
 # (SkillEnv's semi-MDP return discounts within a choice): what returns report, undiscounted.
 UNDISCOUNTED_REWARD = "undiscounted_reward"
+# A task's own measures of an episode (hurdles passed, say): a dict of numbers in the step's
+# info under this key, read at the episode's last step; evaluations report each as eval/NAME.
+EPISODE_METRICS = "episode_metrics"
 
 
 class DivergedError(RuntimeError):
@@ -399,9 +402,10 @@ def _non_finite(state: Any, name: str = "") -> str | None:
 def evaluate_returns(env: gym.Env, policy: PolicyFn, episodes: int, skill: int = 0,
                      seed: int | None = None) -> dict[str, float]:
     """Mean and spread of the undiscounted return of `policy` over `episodes` episodes (the
-    env's UNDISCOUNTED_REWARD where it reports one), and their mean length in robot steps
-    (ROBOT_STEPS per env step where the env reports it)."""
-    returns, lengths = [], []
+    env's UNDISCOUNTED_REWARD where it reports one), their mean length in robot steps
+    (ROBOT_STEPS per env step where the env reports it), and the mean of each of the task's
+    EPISODE_METRICS at the episodes' last steps, as eval/NAME."""
+    returns, lengths, task = [], [], []
     for i in range(episodes):
         obs, _ = env.reset(seed=None if seed is None else seed + i)
         done, ret, n = False, 0.0, 0
@@ -412,5 +416,9 @@ def evaluate_returns(env: gym.Env, policy: PolicyFn, episodes: int, skill: int =
             done = terminated or truncated
         returns.append(ret)
         lengths.append(n)
-    return {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns)),
-            "eval/episode_length": float(np.mean(lengths))}
+        task.append(info.get(EPISODE_METRICS, {}))
+    out = {"eval/return": float(np.mean(returns)), "eval/return_std": float(np.std(returns)),
+           "eval/episode_length": float(np.mean(lengths))}
+    for name in task[0] if task else ():
+        out[f"eval/{name}"] = float(np.mean([t[name] for t in task]))
+    return out

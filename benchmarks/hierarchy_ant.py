@@ -22,25 +22,12 @@ back and a stopped one resumed, so this long benchmark can be run in pieces.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-from _common import finished, metrics, run
+from _hierarchy import controller_evaluation, evaluations, pretrain_skills, train_runs
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
-
-def ensure(run_dir: Path, steps: int, args: list[str], threads: int) -> None:
-    """Run `args` into run_dir, resume it if it stopped early, skip it if it is done."""
-    common = ["--run-dir", str(run_dir), "--no-progress", "--threads", str(threads)]
-    if finished(run_dir, steps):
-        return
-    if (run_dir / "config.json").exists():
-        run([args[0], "--resume", "--total-steps", str(steps), *common])
-    else:
-        run([*args, "--total-steps", str(steps), *common])
 
 
 def skill_reach(skills: Path, k: int, episodes: int, rotations: int = 1,
@@ -93,26 +80,6 @@ def skill_reach(skills: Path, k: int, episodes: int, rotations: int = 1,
               "see a reward with these skills (see which direction above has no walker)", flush=True)
 
 
-def controller_returns(hier: Path, episodes: int, seed: int = 2_000_000) -> float:
-    """Waypoints the trained controller of run `hier` reaches, greedy, averaged over `episodes`
-    episodes: the run's own evaluations have 5 episodes each and swing by +-0.7 between two."""
-    from agents.checkpoint import load_checkpoint
-    from agents.discrete import SoftQ
-    from agents.loop import evaluate_returns
-    from cli.configs import read_run
-    from cli.reuse import hierarchy_env
-    from envs.registry import make_env
-    from skills.library import SkillLibrary
-
-    cfg = read_run(hier, "hierarchy")
-    lib = SkillLibrary.load(cfg.skills_from)
-    env = hierarchy_env(make_env(cfg.task), lib, cfg)
-    agent = SoftQ(env.observation_space.shape[0], int(env.action_space.n), cfg.agent)
-    agent.load_state_dict(load_checkpoint(hier / "checkpoints")["agent"])
-    r = evaluate_returns(env, lambda obs, _: agent.act(obs, deterministic=True), episodes, seed=seed)
-    return r["eval/return"]
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
@@ -129,7 +96,7 @@ def main() -> None:
                    help="env steps of flat SAC (default: --steps; it runs ~20x slower per step; 0: "
                         "none, its runs do not depend on the skills)")
     p.add_argument("--jobs", type=int, default=1,
-                   help="hierarchy runs trained at once, one process each (one per core)")
+                   help="runs trained at once, one process each (one per core)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--random-episodes", type=int, default=20,
                    help="episodes of a controller choosing skills uniformly at random")
@@ -140,30 +107,16 @@ def main() -> None:
 
     hier_cfg = read_file(a.config, "hierarchy")
     steps = a.steps or hier_cfg.loop.total_steps
-    pretrain_steps = a.pretrain_steps or read_file(a.skills_config, "pretrain").loop.total_steps
-    skills = a.out / "skills"
-    ensure(skills, pretrain_steps, ["pretrain", "--config", a.skills_config, "--no-visualize"],
-           a.threads)
+    skills = pretrain_skills(a.out, a.skills_config, a.pretrain_steps, a.threads)
     skill_reach(skills, hier_cfg.steps_per_skill, a.random_episodes, hier_cfg.skill_rotations)
     flat_steps = steps if a.flat_steps is None else a.flat_steps
-    hier_runs = [(a.out / f"hier-s{seed}", steps,
-                  ["hierarchy", "--config", a.config, "--skills-from", str(skills), "--seed", str(seed)],
-                  a.threads)
-                 for seed in a.seeds]
-    # One process per run, --jobs at a time: each run is one core's work, and the seeds are
-    # independent (spawned, not forked: the parent has already run torch).
-    with ProcessPoolExecutor(a.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(ensure, *zip(*hier_runs)))
+    train_runs(a.out, skills, a.config, a.seeds, steps, flat_steps, a.jobs, a.threads)
     rows = []
     for seed in a.seeds:
-        hier, flat = a.out / f"hier-s{seed}", a.out / f"flat-s{seed}"
-        runs = [("hierarchy", hier)]
-        if flat_steps > 0:
-            ensure(flat, flat_steps, ["train", "--env", hier_cfg.task, "--eval-every",
-                                      str(max(flat_steps // 10, 1)), "--seed", str(seed)], a.threads)
-            runs.append(("flat SAC", flat))
+        runs = [("hierarchy", a.out / f"hier-s{seed}")]
+        runs += [("flat SAC", a.out / f"flat-s{seed}")] if flat_steps > 0 else []
         for name, d in runs:
-            ev = metrics(d).dropna(subset=["eval/return"])
+            ev = evaluations(d, "eval/return")
             rows.append((name, seed, ev["eval/return"].iloc[-1]))
             rows.append((f"{name}, mean of the last ten evaluations", seed,
                          ev["eval/return"].iloc[-10:].mean()))
@@ -171,7 +124,7 @@ def main() -> None:
             print(f"seed {seed} {name:9s}: waypoints reached, from step 0 to {ev['step'].iloc[-1]} "
                   f"every {ev['step'].iloc[-1] // (len(ev) - 1)}: {curve}", flush=True)
     for seed in a.seeds:
-        ret = controller_returns(a.out / f"hier-s{seed}", a.final_episodes)
+        ret = controller_evaluation(a.out / f"hier-s{seed}", a.final_episodes)["eval/return"]
         rows.append((f"hierarchy, final controller over {a.final_episodes} episodes", seed, ret))
         print(f"seed {seed} hierarchy: the final controller, greedy, reaches {ret:.2f} waypoints "
               f"over {a.final_episodes} episodes", flush=True)

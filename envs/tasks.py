@@ -3,7 +3,8 @@ Appendix): skills pretrained without reward are reused on these, by a meta-contr
 a skill every k steps (envs/skill_env.py) or by fine-tuning the best skill.
 
 - `CheetahHurdle-v0`: HalfCheetah-v5 with fixed box hurdles (0.25 m high, 0.1 m wide) every
-  3 m from x = -1 m to 59 m; reward = forward progress (x-velocity), no control cost.
+  3 m from x = -1 m to 59 m; reward = forward progress (x-velocity), no control cost; the
+  observation adds how far the next hurdle is, the episode's `hurdles_passed` is in the info.
 - `AntLowGear-v0`: Ant-v5 with actuator gear 30 instead of 150 (the paper's "lower gear ratio"
   Ant), so skills are pretrained on the very robot that the waypoint task uses.
 - `AntWaypoints-v0`: AntLowGear visiting 5 waypoints of a 4 m square in order, +1 per waypoint.
@@ -11,7 +12,8 @@ a skill every k steps (envs/skill_env.py) or by fine-tuning the best skill.
 Every task starts its observation with its robot's (17 entries for the cheetah, 105 for the ant),
 so pretrained skills run on it unchanged; a task may append entries of its own after them
 (`robot_obs_dim` says where the robot's end): AntWaypoints gives the current waypoint relative to
-the torso, which Ant-v5's observation would not tell a controller. The models are Gymnasium's
+the torso, CheetahHurdle the next hurdle's distance ahead of the back foot, which the robots'
+observations would not tell a controller. The models are Gymnasium's
 own XML, edited with `mujoco.MjSpec` when the env builds, so they never drift from the robots
 the skills were pretrained on. They are registered (make_env names, robots, position features)
 in envs/registry.py.
@@ -26,6 +28,8 @@ import numpy as np
 from gymnasium import spaces, utils
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
+
+from agents.loop import EPISODE_METRICS
 
 # Hurdles of the paper's cheetah task: boxes 0.25 m high, 0.1 m wide (along x), every 3 m.
 HURDLE_HEIGHT, HURDLE_WIDTH, HURDLE_SPACING, FIRST_HURDLE_X = 0.25, 0.1, 3.0, -1.0
@@ -52,7 +56,10 @@ class CheetahHurdleEnv(HalfCheetahEnv):
 
     The reward is forward progress, dx/dt of the root, as the paper states; `ctrl_cost_weight`
     defaults to 0 so that the return is exactly the distance run divided by dt (20 per metre).
-    The hurdles span 1 m in y, which the planar cheetah never leaves.
+    The hurdles span 1 m in y, which the planar cheetah never leaves. The observation is
+    HalfCheetah-v5's 17 entries and one more: the distance from the back foot to the near side
+    of the first hurdle it has not passed (negative while the foot is over it; HURDLE_SPACING
+    past the last), as the DIAYN authors' hurdle env shows it, so that a policy can time jumps.
     """
 
     def __init__(self, n_hurdles: int = N_HURDLES, ctrl_cost_weight: float = 0.0, **kwargs):
@@ -64,6 +71,8 @@ class CheetahHurdleEnv(HalfCheetahEnv):
         super().__init__(ctrl_cost_weight=ctrl_cost_weight, **kwargs)
         # EzPickle recorded HalfCheetahEnv's arguments by position; record ours instead.
         utils.EzPickle.__init__(self, n_hurdles=n_hurdles, ctrl_cost_weight=ctrl_cost_weight, **kwargs)
+        self.robot_obs_dim = self.observation_space.shape[0]
+        self.observation_space = spaces.Box(-np.inf, np.inf, (self.robot_obs_dim + 1,), np.float64)
 
     def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
         spec = mujoco.MjSpec.from_file(self.fullpath)
@@ -77,10 +86,26 @@ class CheetahHurdleEnv(HalfCheetahEnv):
                 contype=1, conaffinity=1, rgba=[0.3, 0.35, 0.8, 1.0])
         return _compile(spec, self.width, self.height)
 
+    def _back_foot_x(self) -> float:
+        return float(self.data.geom_xpos[self.model.geom("bfoot").id, 0])
+
+    def hurdles_passed(self) -> int:
+        """Hurdles ahead of the start that are wholly behind the back foot: a cheetah whose torso
+        is past a hurdle but whose hind leg is still on it or before it has not passed it."""
+        ahead_of_start = self.hurdles_x > 0.0  # the hurdle at x = -1 starts behind the cheetah
+        return int(np.sum(ahead_of_start & (self.hurdles_x + HURDLE_WIDTH / 2 < self._back_foot_x())))
+
+    def _to_next_hurdle(self) -> float:
+        foot = self._back_foot_x()
+        ahead = self.hurdles_x[self.hurdles_x + HURDLE_WIDTH / 2 >= foot]
+        return float(ahead[0] - HURDLE_WIDTH / 2 - foot) if len(ahead) else HURDLE_SPACING
+
+    def _get_obs(self) -> np.ndarray:
+        return np.append(super()._get_obs(), self._to_next_hurdle())
+
     def step(self, action):
         obs, reward, terminated, truncated, info = super().step(action)
-        ahead_of_start = self.hurdles_x > 0.0  # the hurdle at x = -1 starts behind the cheetah
-        info["hurdles_passed"] = int(np.sum(ahead_of_start & (self.hurdles_x < self.data.qpos[0])))
+        info[EPISODE_METRICS] = {"hurdles_passed": self.hurdles_passed()}
         return obs, reward, terminated, truncated, info
 
 

@@ -24,6 +24,7 @@ from cli.configs import (
     PretrainConfig,
     TrainConfig,
     from_json,
+    read_file,
     read_run,
     to_json,
 )
@@ -247,3 +248,14 @@ def test_pretrain_without_progress_draws_no_bar(tmp_path, capsys, rendering):
                  "--run-dir", str(tmp_path), "--no-progress"]) == 0
     assert "skill rollouts" not in capsys.readouterr().err
     assert (tmp_path / "report.md").is_file()
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "configs").rglob("*.json")),
+                         ids=lambda p: p.name)
+def test_every_shipped_config_file_reads_as_its_command(path):
+    # A hierarchy names its task, a pretraining its skills; a misspelt or retired field fails here.
+    data = json.loads(path.read_text())
+    command = "hierarchy" if "task" in data else "pretrain"
+    cfg = read_file(path, command)
+    assert cfg.command == command and (cfg.task if command == "hierarchy" else cfg.env) == (
+        data.get("task") or data.get("env"))

@@ -7,7 +7,14 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 
-from agents.loop import ROBOT_STEPS, LoopConfig, OffPolicyLoop, evaluate_returns, progress_fields
+from agents.loop import (
+    EPISODE_METRICS,
+    ROBOT_STEPS,
+    LoopConfig,
+    OffPolicyLoop,
+    evaluate_returns,
+    progress_fields,
+)
 from agents.sac import SAC, SACConfig
 from envs.registry import make_env
 
@@ -71,3 +78,26 @@ def test_episode_lengths_count_robot_steps(tmp_path):
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     lengths = metrics["train/episode_length"].dropna()
     assert loop.step == 120 and len(lengths) == 2 and (lengths == 12).all()
+
+
+class _Scored(_MacroSteps):
+    """_MacroSteps whose task reports a measure of each episode: 100 on every step but the last,
+    where it is the episode's number (1, 2, ...)."""
+
+    episode = 0
+
+    def reset(self, *, seed=None, options=None):
+        self.episode += 1
+        return super().reset(seed=seed, options=options)
+
+    def step(self, action):
+        obs, r, terminated, truncated, info = super().step(action)
+        info[EPISODE_METRICS] = {"hurdles_passed": self.episode if truncated else 100}
+        return obs, r, terminated, truncated, info
+
+
+def test_evaluation_reports_the_tasks_episode_metrics_at_the_last_step():
+    ev = evaluate_returns(_Scored(), lambda obs, skill: np.zeros(1, np.float32), episodes=3)
+    assert ev["eval/hurdles_passed"] == 2.0  # mean of 1, 2, 3; never the 100 of earlier steps
+    assert "eval/hurdles_passed" not in evaluate_returns(
+        _MacroSteps(), lambda obs, skill: np.zeros(1, np.float32), episodes=1)

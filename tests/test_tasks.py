@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from agents.loop import EPISODE_METRICS
 from envs.registry import (
     RobotMismatchError,
     UnknownEnvError,
@@ -27,7 +28,7 @@ def test_task_passes_check_env_and_is_registered(name):
 
 
 @pytest.mark.parametrize("task, robot_env, feature, extra", [
-    ("CheetahHurdle-v0", "HalfCheetah-v5", "x", 0),
+    ("CheetahHurdle-v0", "HalfCheetah-v5", "x", 1),
     ("AntLowGear-v0", "Ant-v5", "xy", 0),
     ("AntWaypoints-v0", "Ant-v5", "xy", 2),
 ])
@@ -44,14 +45,14 @@ def test_cheetah_hurdle_is_half_cheetah_until_a_hurdle_is_touched():
     # Same seed, same actions, first 10 steps (no hurdle within reach): same states, and the
     # reward is the x-velocity alone (no control cost).
     hurdle, plain = make_env("CheetahHurdle-v0", seed=3), make_env("HalfCheetah-v5", seed=3)
-    np.testing.assert_array_equal(hurdle.reset(seed=3)[0], plain.reset(seed=3)[0])
+    np.testing.assert_array_equal(hurdle.reset(seed=3)[0][:17], plain.reset(seed=3)[0])
     assert hurdle.unwrapped.model.body_mass.sum() == pytest.approx(14.0)
     rng = np.random.default_rng(0)
     for _ in range(10):
         a = rng.uniform(-1, 1, 6).astype(np.float32)
         obs_h, r_h, *_, info = hurdle.step(a)
         obs_p, *_ = plain.step(a)
-        np.testing.assert_allclose(obs_h, obs_p, atol=1e-9)
+        np.testing.assert_allclose(obs_h[:17], obs_p, atol=1e-9)
         assert r_h == pytest.approx(info["x_velocity"]) and r_h != 0.0
 
 
@@ -80,6 +81,46 @@ def test_hurdle_blocks_a_cheetah_that_does_not_jump():
     # its front leg (about 0.6 m ahead of the root) hits the hurdle.
     assert _pushed_x("HalfCheetah-v5") > 5.0
     assert _pushed_x("CheetahHurdle-v0") < 2.0 - 0.3
+
+
+def _hurdle_step_at(root_x: float) -> tuple[np.ndarray, dict]:
+    """Observation and info after one idle step from the initial pose with the root at
+    x = root_x, lifted 0.3 m so that no part rests in a hurdle (a 1 cm fall in one step)."""
+    env = make_env("CheetahHurdle-v0", seed=0)
+    env.reset(seed=0)
+    u = env.unwrapped
+    qpos = u.init_qpos.copy()
+    qpos[0], qpos[1] = root_x, 0.3
+    u.set_state(qpos, np.zeros(u.model.nv))
+    obs, *_, info = env.step(np.zeros(6, dtype=np.float32))
+    return obs, info
+
+
+def _hurdles_passed_at(root_x: float) -> int:
+    return _hurdle_step_at(root_x)[1][EPISODE_METRICS]["hurdles_passed"]
+
+
+def test_a_hurdle_counts_once_it_is_behind_the_back_foot():
+    # The back foot sits ~0.49 m behind the root, the hurdle at x = 2 spans 1.95 to 2.05.
+    assert _hurdles_passed_at(0.0) == 0  # the hurdle at x = -1, behind at the start, never counts
+    assert _hurdles_passed_at(2.3) == 0  # torso over and past it, the hind leg not yet
+    assert _hurdles_passed_at(2.7) == 1
+    assert _hurdles_passed_at(8.7) == 3  # x = 2, 5 and 8
+
+
+def test_hurdle_observation_is_the_next_hurdles_distance_from_the_back_foot():
+    for root_x, near_side in [(0.0, 1.95), (2.3, 1.95), (2.7, 4.95), (60.0, None)]:
+        obs, _ = _hurdle_step_at(root_x)
+        env = make_env("HalfCheetah-v5", seed=0)  # the same pose on open ground: where the foot is
+        env.reset(seed=0)
+        u = env.unwrapped
+        qpos = u.init_qpos.copy()
+        qpos[0], qpos[1] = root_x, 0.3
+        u.set_state(qpos, np.zeros(u.model.nv))
+        env.step(np.zeros(6, dtype=np.float32))
+        foot = u.data.geom_xpos[u.model.geom("bfoot").id, 0]
+        expected = 3.0 if near_side is None else near_side - foot  # past the last hurdle: spacing
+        assert obs[17] == pytest.approx(expected, abs=1e-3)
 
 
 @pytest.mark.parametrize("name", ["AntLowGear-v0", "AntWaypoints-v0"])
