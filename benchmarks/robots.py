@@ -32,10 +32,11 @@ import pandas as pd  # noqa: E402
 from _common import random_coverage, write_readme  # noqa: E402
 
 
-def skill_motion(lib, z, seed: int) -> dict:
-    """One deterministic episode of skill z: mean speed (signed along x for planar robots, over
-    the ground for x-y ones), whether the robot fell, and the positions visited."""
+def skill_motion(lib, z, seed: int, moving: float) -> dict:
+    """One deterministic episode of skill z: what it did (skills.metrics.motion: the label and
+    the speed) and the positions visited."""
     from skills.evaluate import position_fn
+    from skills.metrics import motion
 
     env = lib.make_env(seed)
     position, base = position_fn(env), env.unwrapped
@@ -47,10 +48,8 @@ def skill_motion(lib, z, seed: int) -> dict:
         fell |= not getattr(base, "is_healthy", True)
         done = terminated or truncated
     points = np.asarray(points, dtype=np.float64).reshape(len(points), -1)
-    seconds = (len(points) - 1) * base.dt
-    shift = points[-1] - points[0]
-    speed = float(shift[0] if points.shape[1] == 1 else np.linalg.norm(shift)) / seconds
-    return {"speed": speed, "fell": fell, "points": points}
+    label, speed = motion(points, base.dt, fell, moving)
+    return {"label": label, "speed": speed, "points": points}
 
 
 def robot_row(run_dir: Path, moving: float, seed: int) -> dict:
@@ -62,20 +61,21 @@ def robot_row(run_dir: Path, moving: float, seed: int) -> dict:
     metrics = pd.read_csv(run_dir / "metrics.csv")
     lib = SkillLibrary.load(run_dir)
     skills = lib.shown_skills()
-    runs = [skill_motion(lib, z, seed + i) for i, z in enumerate(skills)]
+    runs = [skill_motion(lib, z, seed + i, moving) for i, z in enumerate(skills)]
     planar = runs[0]["points"].shape[1] == 1
-    upright = [r for r in runs if not r["fell"]]
+    count = {label: sum(r["label"] == label for r in runs)
+             for label in ("forward", "backward", "moving", "standing", "fallen")}
     accuracy = metrics["eval/disc_accuracy"].dropna() if "eval/disc_accuracy" in metrics else pd.Series()
     return {
         "robot": cfg.env, "run": run_dir.name, "skills": len(skills),
         "accuracy": float(accuracy.iloc[-1]) if len(accuracy) else float("nan"),
         "coverage": coverage(np.concatenate([r["points"] for r in runs])),
         "random": random_coverage(cfg.env, len(skills), seed, **cfg.env_kwargs),
-        "forward": sum(r["speed"] > moving for r in upright) if planar else None,
-        "backward": sum(r["speed"] < -moving for r in upright) if planar else None,
-        "moving": None if planar else sum(r["speed"] > moving for r in upright),
-        "standing": sum(abs(r["speed"]) <= moving for r in upright),
-        "fallen": len(runs) - len(upright),
+        "forward": count["forward"] if planar else None,
+        "backward": count["backward"] if planar else None,
+        "moving": None if planar else count["moving"],
+        "standing": count["standing"],
+        "fallen": count["fallen"],
         "fastest": max(abs(r["speed"]) for r in runs),
         "hours": float(metrics["wall_time"].iloc[-1]) / 3600,
         "steps": int(metrics["step"].iloc[-1]),

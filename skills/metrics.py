@@ -4,7 +4,8 @@
   (not on the replay buffer, whose states the discriminator was trained on);
 - per-skill mean log q(z|s);
 - coverage: distinct 1 m x 1 m cells visited by the rollouts (the metric METRA and LSD report);
-- per-skill final position (x-y, or x for planar robots).
+- per-skill final position (x-y, or x for planar robots);
+- what a rollout did: its speed, and forward, backward, moving, standing or fallen.
 """
 
 from __future__ import annotations
@@ -43,6 +44,25 @@ def coverage(xy: np.ndarray, cell: float = 1.0) -> int:
     if xy.ndim == 1:
         xy = xy[:, None]
     return len({tuple(c) for c in np.floor(xy / cell).astype(np.int64)})
+
+
+def motion(points: np.ndarray, dt: float, fell: bool, moving: float = 0.5) -> tuple[str, float]:
+    """What one rollout did, from its positions (T+1 rows: x for a planar robot, x-y otherwise)
+    `dt` seconds apart: its mean speed, signed along x for a planar robot and over the ground
+    for an x-y one ((last - first) / time), and a label: "fallen" if it left its healthy range
+    at any step, whatever its speed; else "forward" / "backward" (planar, beyond `moving` m/s),
+    "moving" (x-y, faster than `moving`) or "standing"."""
+    points = np.asarray(points, dtype=np.float64).reshape(len(points), -1)
+    shift = points[-1] - points[0]
+    planar = points.shape[1] == 1
+    speed = float(shift[0] if planar else np.linalg.norm(shift)) / ((len(points) - 1) * dt)
+    if fell:
+        return "fallen", speed
+    if abs(speed) <= moving:
+        return "standing", speed
+    if not planar:
+        return "moving", speed
+    return ("forward" if speed > 0 else "backward"), speed
 
 
 def confusion_matrix(true_z: np.ndarray, pred_z: np.ndarray, n_skills: int) -> np.ndarray:

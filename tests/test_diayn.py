@@ -182,6 +182,17 @@ def test_infer_skill_recovers_the_skill_of_a_rollout(pointmass_skills):
     inferred = [lib.infer_skill(lib.rollout(z, env=env, seed=100 + z).features[1:])
                 for z in range(lib.n_skills)]
     assert inferred == list(range(lib.n_skills))
+    # A demonstration stitched from two skills is matched to the one it shows for longer (four
+    # times as many steps), among the skills that end far out. sum_t log q(z | s_t) also weighs
+    # how sure q is: here log q of the wrong skill is -10 to -34 a step at those skills' ends,
+    # so at 2:1 the part q is surer of can win, and a skill that stays near the start, where
+    # the others pass, loses even with more steps.
+    rolls = [lib.rollout(z, env=env, seed=200 + z).features[1:] for z in range(lib.n_skills)]
+    far = [z for z in range(lib.n_skills) if np.linalg.norm(rolls[z][-1][:2]) > 2.5]
+    assert len(far) >= 3
+    for a, b in zip(far, far[1:] + far[:1]):
+        assert lib.infer_skill(np.concatenate([rolls[a][-20:], rolls[b][-80:]])) == b
+        assert lib.infer_skill(np.concatenate([rolls[a][-80:], rolls[b][-20:]])) == a
     with pytest.raises(ValueError, match="T, feature_dim"):
         lib.infer_skill(np.zeros(4))
 

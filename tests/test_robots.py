@@ -78,3 +78,18 @@ def test_env_options_reach_the_env_and_a_wrong_one_is_one_line_and_exit_2(tmp_pa
     config.write_text(json.dumps({"env": "PointMass-v0", "env_options": [200]}))
     code = main(["pretrain", "--config", str(config), "--run-dir", str(tmp_path / "r"), "--no-progress"])
     assert code == 2 and "env_options must be a JSON object" in capsys.readouterr().err
+
+
+def test_motion_labels_hand_made_trajectories():
+    from skills.metrics import motion
+
+    dt, t = 0.05, np.arange(101)[:, None]  # 100 steps, 5 s
+    assert motion(0.1 * t, dt, fell=False) == ("forward", pytest.approx(2.0))
+    assert motion(-0.1 * t, dt, fell=False) == ("backward", pytest.approx(-2.0))
+    assert motion(0.025 * t, dt, fell=False)[0] == "standing"  # 0.5 m/s: not beyond the threshold
+    assert motion(0.1 * t, dt, fell=True) == ("fallen", pytest.approx(2.0))  # falling wins
+    xy = np.hstack([0.03 * t, -0.04 * t])  # 5 m in 5 s over the ground
+    assert motion(xy, dt, fell=False) == ("moving", pytest.approx(1.0))
+    # Out 5 m and back: the mean speed is the net displacement's, so this stands.
+    there_and_back = np.concatenate([0.1 * t[:51], 0.1 * t[50::-1][1:]])
+    assert motion(there_and_back, dt, fell=False) == ("standing", pytest.approx(0.0))
