@@ -111,11 +111,14 @@ def test_a_killed_sweep_resumes_with_every_step_logged_once(tmp_path):
             "--out", str(out)]
     names = ["lr=0.001-s0", "lr=0.001-s1", "lr=0.003-s0", "lr=0.003-s1"]
 
-    first = sweep(args)
+    # Its own process group: the embedded Ray's GCS and raylet run in the driver's group, and a
+    # crash or a scheduler's kill takes the whole group. Killing the driver alone leaves Ray to
+    # notice and stop the trials, and on a loaded machine they could finish first.
+    first = sweep(args, start_new_session=True)
     end = time.time() + 120
     while not list(out.glob("*/checkpoints/latest.pt")) and time.time() < end:
         time.sleep(0.2)
-    first.send_signal(signal.SIGKILL)  # no chance to tidy up
+    os.killpg(first.pid, signal.SIGKILL)  # no chance to tidy up
     first.communicate()
     assert not any((out / n / "trial.json").exists() for n in names), "killed too late: make trials longer"
     for d in out.glob("*/.lock"):
