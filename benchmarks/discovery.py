@@ -20,7 +20,6 @@ Runs resume: the same command after a stop continues the sweeps and skips finish
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -42,6 +41,7 @@ LABELS = {"diayn": "DIAYN (v5 observation)", "diayn_prior": "DIAYN + position pr
 
 
 def measure(run_dir: Path, rollouts: int, seed: int, goals: int) -> dict:
+    from cli.configs import read_run
     from skills.library import SkillLibrary
     from skills.metra import unit_vector
     from skills.metrics import coverage
@@ -56,7 +56,7 @@ def measure(run_dir: Path, rollouts: int, seed: int, goals: int) -> dict:
     else:
         skills = [i % lib.n_skills for i in range(rollouts)]
     paths = [lib.rollout(z, env=env, seed=seed + i).positions for i, z in enumerate(skills)]
-    out = {"steps": json.loads((run_dir / "config.json").read_text())["loop"]["total_steps"],
+    out = {"steps": read_run(run_dir, "pretrain").loop.total_steps,
            "coverage": coverage(np.concatenate(paths)),
            "max_distance": max(float(np.linalg.norm(p - p[0], axis=1).max()) for p in paths)}
     if lib.continuous_dim and getattr(lib.method.cfg, "feature", None) == "xy" and goals:

@@ -84,10 +84,12 @@ class CheetahHurdleEnv(HalfCheetahEnv):
                 name=f"hurdle_{i}", type=mujoco.mjtGeom.mjGEOM_BOX,
                 size=[HURDLE_WIDTH / 2, 0.5, HURDLE_HEIGHT / 2], pos=[x, 0.0, HURDLE_HEIGHT / 2],
                 contype=1, conaffinity=1, rgba=[0.3, 0.35, 0.8, 1.0])
-        return _compile(spec, self.width, self.height)
+        model, data = _compile(spec, self.width, self.height)
+        self._back_foot = model.geom("bfoot").id  # read every step: look the name up once
+        return model, data
 
     def _back_foot_x(self) -> float:
-        return float(self.data.geom_xpos[self.model.geom("bfoot").id, 0])
+        return float(self.data.geom_xpos[self._back_foot, 0])
 
     def hurdles_passed(self) -> int:
         """Hurdles ahead of the start that are wholly behind the back foot: a cheetah whose torso

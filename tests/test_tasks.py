@@ -83,9 +83,9 @@ def test_hurdle_blocks_a_cheetah_that_does_not_jump():
     assert _pushed_x("CheetahHurdle-v0") < 2.0 - 0.3
 
 
-def _hurdle_step_at(root_x: float) -> tuple[np.ndarray, dict]:
-    """Observation and info after one idle step from the initial pose with the root at
-    x = root_x, lifted 0.3 m so that no part rests in a hurdle (a 1 cm fall in one step)."""
+def _hurdle_step_at(root_x: float) -> tuple[np.ndarray, dict, float]:
+    """Observation, info and the back foot's x after one idle step from the initial pose with
+    the root at x = root_x, lifted 0.3 m so that no part rests in a hurdle (a 1 cm fall)."""
     env = make_env("CheetahHurdle-v0", seed=0)
     env.reset(seed=0)
     u = env.unwrapped
@@ -93,7 +93,7 @@ def _hurdle_step_at(root_x: float) -> tuple[np.ndarray, dict]:
     qpos[0], qpos[1] = root_x, 0.3
     u.set_state(qpos, np.zeros(u.model.nv))
     obs, *_, info = env.step(np.zeros(6, dtype=np.float32))
-    return obs, info
+    return obs, info, float(u.data.geom_xpos[u.model.geom("bfoot").id, 0])
 
 
 def _hurdles_passed_at(root_x: float) -> int:
@@ -110,15 +110,8 @@ def test_a_hurdle_counts_once_it_is_behind_the_back_foot():
 
 def test_hurdle_observation_is_the_next_hurdles_distance_from_the_back_foot():
     for root_x, near_side in [(0.0, 1.95), (2.3, 1.95), (2.7, 4.95), (60.0, None)]:
-        obs, _ = _hurdle_step_at(root_x)
-        env = make_env("HalfCheetah-v5", seed=0)  # the same pose on open ground: where the foot is
-        env.reset(seed=0)
-        u = env.unwrapped
-        qpos = u.init_qpos.copy()
-        qpos[0], qpos[1] = root_x, 0.3
-        u.set_state(qpos, np.zeros(u.model.nv))
-        env.step(np.zeros(6, dtype=np.float32))
-        foot = u.data.geom_xpos[u.model.geom("bfoot").id, 0]
+        obs, _, foot = _hurdle_step_at(root_x)
+        assert foot == pytest.approx(root_x - 0.55, abs=0.1)  # behind the root, where the pose puts it
         expected = 3.0 if near_side is None else near_side - foot  # past the last hurdle: spacing
         assert obs[17] == pytest.approx(expected, abs=1e-3)
 
