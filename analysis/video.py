@@ -57,6 +57,25 @@ def fast_render_settings(env) -> None:
     model.mat_reflectance[:] = 0
 
 
+def extend_floor(model, half_size: float = 1000.0) -> None:
+    """Render the world's floor planes `half_size` metres out each way, the checkers kept their
+    size. Gymnasium's floors are drawn 20-40 m out, and a fast skill leaves them within an
+    episode (a HalfCheetah skill runs ~190 m): it would be filmed over an empty background.
+    Planes collide as infinite whatever their size, so the rollout is the same."""
+    import mujoco
+
+    floors = (model.geom_type == mujoco.mjtGeom.mjGEOM_PLANE) & (model.geom_bodyid == 0)
+    for g in np.flatnonzero(floors):
+        extent = model.geom_size[g, :2].max()
+        if extent <= 0 or extent >= half_size:  # already drawn infinite or far enough
+            continue
+        scale = half_size / extent
+        model.geom_size[g] *= scale  # the third size, the drawing grid's spacing, too
+        mat = model.geom_matid[g]
+        if mat >= 0 and not model.mat_texuniform[mat]:  # a repeat per plane, not per metre
+            model.mat_texrepeat[mat] *= scale
+
+
 class FollowRobot(gym.Wrapper):
     """Points the free camera at the robot's torso before each frame. Gymnasium's robots render
     with a free camera that stays where the episode started, so a running cheetah leaves the
@@ -75,6 +94,8 @@ def video_env(make, size: int):
     the robot."""
     env = FollowRobot(make(render_mode="rgb_array", width=size, height=size))
     fast_render_settings(env)
+    if env.unwrapped.mujoco_renderer.camera_id in (None, -1):  # the camera follows the robot
+        extend_floor(env.unwrapped.model)
     return env
 
 

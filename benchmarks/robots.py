@@ -31,6 +31,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from _common import random_coverage, write_readme  # noqa: E402
 
+# What `run.py visualize` leaves in a run's media/ that the table points to.
+MEDIA = ("skills_grid.mp4", "trajectories.png")
+
 
 def skill_motion(lib, z, seed: int, moving: float) -> dict:
     """One deterministic episode of skill z: what it did (skills.metrics.motion: the label and
@@ -79,13 +82,14 @@ def robot_row(run_dir: Path, moving: float, seed: int) -> dict:
         "fastest": max(abs(r["speed"]) for r in runs),
         "hours": float(metrics["wall_time"].iloc[-1]) / 3600,
         "steps": int(metrics["step"].iloc[-1]),
-        "media": str(run_dir / "media" / "skills_grid.mp4"),
+        "media": [f"media/{name}" for name in MEDIA if (run_dir / "media" / name).exists()],
     }
 
 
 def table(rows: list[dict]) -> str:
     lines = ["| robot | run | steps | skills | held-out accuracy | coverage (x random) | what the skills do "
-             "| fastest (m/s) | training time |", "|---|---|---:|---:|---:|---:|---|---:|---:|"]
+             "| fastest (m/s) | training time | media (in the run dir) |",
+             "|---|---|---:|---:|---:|---:|---|---:|---:|---|"]
     for r in rows:
         if r["forward"] is not None:
             what = f"{r['forward']} forward, {r['backward']} backward"
@@ -94,7 +98,8 @@ def table(rows: list[dict]) -> str:
         what += f", {r['standing']} standing, {r['fallen']} fallen"
         lines.append(f"| {r['robot']} | {r['run']} | {r['steps']} | {r['skills']} | {r['accuracy']:.3f} | "
                      f"{r['coverage']} ({r['coverage'] / max(r['random'], 1):.1f}x) | {what} | "
-                     f"{r['fastest']:.2f} | {r['hours']:.1f} h |")
+                     f"{r['fastest']:.2f} | {r['hours']:.1f} h | "
+                     f"{', '.join(r['media']) or 'not made: run.py visualize --run-dir RUN'} |")
     return "\n".join(lines) + "\n"
 
 

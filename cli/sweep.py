@@ -223,6 +223,10 @@ def start_ray(address: str | None) -> None:
         return
     # Embedded: no dashboard to serve, and a small object store (trials return a dict of
     # metrics; the default takes 30% of memory, and /dev/shm is small in containers).
+    # Ray starts its workers at niceness 15, and the trials are the sweep's whole work: beside
+    # any other job on the machine they would fall to a fraction of a core. A cluster keeps
+    # its own setting.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False,
              object_store_memory=100 * 1024**2, **common)
 

@@ -221,3 +221,14 @@ def test_a_finished_trial_is_skipped_until_the_sweep_asks_for_more_steps(tmp_pat
     monkeypatch.undo()
     assert run_trial("train", to_json(longer), str(run))["status"] == "done"
     assert steps_logged(run)[-1] == 600 and is_finished(run, longer)
+
+
+def test_embedded_ray_runs_trials_at_normal_priority():
+    # Ray's default starts workers at niceness 15: beside any other job a trial would get a
+    # fraction of a core.
+    code = ("import os, ray; from cli.sweep import start_ray; start_ray(None); "
+            "print('niceness', ray.get(ray.remote(lambda: os.nice(0)).remote())); ray.shutdown()")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_worker_niceness"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env=env, cwd=Path(__file__).resolve().parents[1])
+    assert f"niceness {os.nice(0)}" in out.stdout, out.stdout + out.stderr

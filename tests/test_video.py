@@ -82,3 +82,26 @@ def test_camera_follows_a_running_robot(rendering):
     # the robot is still in the picture: the frame looks like the first, not like empty floor
     # (a camera left behind shows empty floor: a mean difference of about 3 at this size)
     assert np.abs(moved.astype(float) - first.astype(float)).mean() < 0.5
+
+
+def test_the_floor_is_drawn_where_a_fast_skill_runs_and_the_rollout_is_unchanged(rendering):
+    import mujoco
+
+    from envs.registry import make_env
+
+    env = video_env(lambda **kw: make_env("HalfCheetah-v5", **kw), 64)
+    env.reset(seed=0)
+    first = env.render()
+    # 120 m down the track (a whole number of checker periods: 80 m of floor, 60 repeats), past
+    # the 40 m that Gymnasium draws: the picture is the first one, not the robot over a void.
+    env.unwrapped.data.qpos[0] += 120.0
+    mujoco.mj_forward(env.unwrapped.model, env.unwrapped.data)
+    assert np.abs(env.render().astype(float) - first.astype(float)).mean() < 0.5
+    # the floor collides as before: the same actions give the same states as on a plain env
+    plain = make_env("HalfCheetah-v5")
+    rng = np.random.default_rng(0)
+    env.reset(seed=1), plain.reset(seed=1)
+    for a in rng.uniform(-1, 1, (200, 6)):
+        obs, *_ = env.step(a)
+        plain_obs, *_ = plain.step(a)
+    np.testing.assert_array_equal(obs, plain_obs)
