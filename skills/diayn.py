@@ -49,6 +49,11 @@ class DIAYNConfig:
     """append the feature to the policy's observation where the observation leaves it out (v5
     robots drop the torso's position): the reward depends on it, so actor and critics must see
     it. False keeps the policy blind to it, as runs of schema version 1 were"""
+    alive_bonus: float = field(default=0.0, metadata={"cli": False})
+    """added to the pseudo-reward of every step, for robots whose episode ends when they fall:
+    log q(z|s') - log p(z) is below zero wherever q(z|s') < 1/K, as it is for every skill early
+    in training, and there ending the episode pays. Gymnasium's Hopper and Walker2d pay 1 a
+    step for staying healthy; 0, the paper's reward, where episodes do not end on a fall"""
     skill_steps: int = 0
     """robot steps before the skill is redrawn within an episode; 0 draws one skill per episode,
     as the paper does. A hierarchy starts each skill wherever the last one left the robot, and a
@@ -60,6 +65,8 @@ class DIAYNConfig:
               "be told apart from")
         layer_sizes(self, "hidden", min_layers=0)
         positive(self, "lr", "reward_scale")
+        check(self, "alive_bonus", self.alive_bonus >= 0, "must be >= 0: a cost per step would "
+              "make ending the episode pay")
         check(self, "skill_steps", self.skill_steps >= 0,
               "must be 0 (one skill per episode) or positive")
 
@@ -171,7 +178,7 @@ class DIAYN:
 
     def _relabelled(self, batch: Batch, log_q_z: torch.Tensor) -> Batch:
         K = self.n_skills
-        reward = self.cfg.reward_scale * reward_from_log_q(log_q_z, K)
+        reward = self.cfg.reward_scale * reward_from_log_q(log_q_z, K) + self.cfg.alive_bonus
         return batch._replace(obs=append_skill(batch.obs, batch.skill, K),
                               next_obs=append_skill(batch.next_obs, batch.skill, K),
                               reward=reward)

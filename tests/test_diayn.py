@@ -64,6 +64,19 @@ def test_relabel_uses_next_state_and_stored_skill():
     assert not out.reward.requires_grad
 
 
+def test_alive_bonus_is_added_to_every_step_after_the_scale():
+    plain = DIAYN(3, DIAYNConfig(n_skills=K, hidden=(8,), reward_scale=2.0))
+    alive = DIAYN(3, DIAYNConfig(n_skills=K, hidden=(8,), reward_scale=2.0, alive_bonus=1.0))
+    alive.discriminator.load_state_dict(plain.discriminator.state_dict())
+    batch = _batch()
+    with torch.no_grad():
+        by_hand = 2.0 * diayn_reward(plain.discriminator(batch.next_obs), batch.skill, K) + 1.0
+    torch.testing.assert_close(alive.relabel(batch).reward, by_hand)
+    torch.testing.assert_close(alive.update(batch)[0].reward, by_hand)  # the reward SAC trains on
+    with pytest.raises(ValueError, match="alive_bonus must be >= 0"):
+        DIAYNConfig(alive_bonus=-1.0)
+
+
 def test_update_trains_discriminator_and_returns_pre_step_reward():
     diayn = DIAYN(3, DIAYNConfig(n_skills=K, hidden=(8,), lr=1e-2))
     batch = _batch()
