@@ -81,10 +81,14 @@ class FollowRobot(gym.Wrapper):
     with a free camera that stays where the episode started, so a running cheetah leaves the
     picture; envs with a fixed camera of their own (PointMass's top view) are left alone."""
 
+    @property
+    def follows(self) -> bool:
+        """Whether the env films with the free camera (no fixed camera of its own)."""
+        return self.env.unwrapped.mujoco_renderer.camera_id in (None, -1)
+
     def render(self):
-        renderer = self.env.unwrapped.mujoco_renderer
-        if renderer.camera_id in (None, -1):
-            viewer = renderer._get_viewer(self.env.unwrapped.render_mode)
+        if self.follows:
+            viewer = self.env.unwrapped.mujoco_renderer._get_viewer(self.env.unwrapped.render_mode)
             viewer.cam.lookat[:2] = self.env.unwrapped.data.xpos[1][:2]
         return self.env.render()
 
@@ -94,7 +98,7 @@ def video_env(make, size: int):
     the robot."""
     env = FollowRobot(make(render_mode="rgb_array", width=size, height=size))
     fast_render_settings(env)
-    if env.unwrapped.mujoco_renderer.camera_id in (None, -1):  # the camera follows the robot
+    if env.follows:  # the robot may run off the floor Gymnasium draws
         extend_floor(env.unwrapped.model)
     return env
 
