@@ -2,15 +2,16 @@
 counterpart (same networks and budget) over seeds, every run through `run.py sweep`.
 
     python benchmarks/claims.py temperature   --out DIR [--seeds 0 1 2 3 4] [--steps 10000]
-    python benchmarks/claims.py exploration   --out DIR [--seeds ...] [--steps 20000]
+    python benchmarks/claims.py exploration   --out DIR [--seeds ...] [--steps N: both tasks]
     python benchmarks/claims.py multimodality --out DIR [--seeds ...] [--steps 30000]
     python benchmarks/claims.py robustness    --out DIR [--seeds ...] [--steps 50000]
 
 - temperature (claim 4, alpha as the dial from reward maximisation to the uniform policy): SAC on
   Pendulum-v1 with alpha fixed at 0, 0.01, 0.1, 1 and learned; final return and policy entropy.
 - exploration (claim 1): SAC against TD3 on PointMassGoalSparse-v0 (+1 within 0.5 m of a goal
-  3.5 m away, nothing elsewhere): the fraction of seeds whose training episodes find the reward,
-  and the first step at which they do.
+  3.5 m away, nothing elsewhere; 20k steps) and HalfCheetahSparse-v0 (+1 a step beyond 5 m ahead;
+  30k steps): the fraction of seeds whose training episodes find the reward, and the first step
+  at which they do.
 - multimodality (claim 3): soft Q-learning, SAC and TD3 on MultiGoal-v0, 100 stochastic rollouts
   of each final policy from the origin: goals reached in >= 10% of them; and in the two-routes
   corridor, the probability of each route under the soft-optimal and the greedy policy.
@@ -116,32 +117,40 @@ def temperature(out: Path, seeds: list[int], steps: int) -> None:
 # ---------------------------------------------------------------- claim 1: exploration
 
 
-def exploration(out: Path, seeds: list[int], steps: int) -> None:
-    d = out / "exploration"
-    sweep(d, ["train", "--env", "PointMassGoalSparse-v0", "--total-steps", str(steps),
-              "--log-every", "100", "--grid", "algo=sac,td3", *seeds_flag(seeds)])
-    df = load_runs(d)
-    done = trials(d)
-    fig = _figure(1)
-    lines = ["| algorithm | seeds that found the reward | first found at step (mean over those) |",
-             "|---|---:|---:|"]
-    for algo in ("sac", "td3"):
-        firsts = []
-        for name, t in done.items():
-            if t["grid"]["algo"] != algo:
-                continue
-            r = df[(df["run"] == name) & (df["metric"] == "train/episode_return") & (df["value"] > 0)]
-            firsts.append(int(r["step"].min()) if len(r) else None)
-        found = sorted(f for f in firsts if f is not None)
-        mean = f"{np.mean(found):.0f}" if found else "never"
-        lines.append(f"| {algo} | {len(found)}/{len(firsts)} | {mean} |")
-        xs = np.arange(0, steps + 1, max(1, steps // 100))
-        fig.axes[0].step(xs, [sum(f <= x for f in found) / max(1, len(firsts)) for x in xs],
-                         where="post", label=algo)
-    ax = fig.axes[0]
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("fraction of seeds that found the reward")
-    ax.legend()
+# Sparse tasks and each one's budget: the point mass's goal 3.5 m away, and the cheetah paid only
+# beyond 5 m ahead (random actions drift it backward). `--steps` sets both.
+SPARSE_TASKS = {"PointMassGoalSparse-v0": 20_000, "HalfCheetahSparse-v0": 30_000}
+
+
+def exploration(out: Path, seeds: list[int], steps: int | None) -> None:
+    fig = _figure(len(SPARSE_TASKS))
+    lines = ["| task | algorithm | seeds that found the reward | first found at step (mean over those) |",
+             "|---|---|---:|---:|"]
+    for ax, (task, default) in zip(fig.axes, SPARSE_TASKS.items()):
+        n = steps or default
+        # The point mass's trials keep the directory they were first run in.
+        d = out / ("exploration" if task == "PointMassGoalSparse-v0" else f"exploration-{task}")
+        sweep(d, ["train", "--env", task, "--total-steps", str(n),
+                  "--log-every", "100", "--grid", "algo=sac,td3", *seeds_flag(seeds)])
+        df = load_runs(d)
+        done = trials(d)
+        for algo in ("sac", "td3"):
+            firsts = []
+            for name, t in done.items():
+                if t["grid"]["algo"] != algo:
+                    continue
+                r = df[(df["run"] == name) & (df["metric"] == "train/episode_return") & (df["value"] > 0)]
+                firsts.append(int(r["step"].min()) if len(r) else None)
+            found = sorted(f for f in firsts if f is not None)
+            mean = f"{np.mean(found):.0f}" if found else "never"
+            lines.append(f"| {task} | {algo} | {len(found)}/{len(firsts)} | {mean} |")
+            xs = np.arange(0, n + 1, max(1, n // 100))
+            ax.step(xs, [sum(f <= x for f in found) / max(1, len(firsts)) for x in xs],
+                    where="post", label=algo)
+        ax.set_title(task)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("fraction of seeds that found the reward")
+        ax.legend()
     print(f"figure: {save_figure(fig, out / 'exploration.png')}")
     print("\n".join(lines))
 
@@ -266,7 +275,7 @@ def _figure(n: int):
     return fig
 
 
-CLAIMS = {"temperature": (temperature, 10_000), "exploration": (exploration, 20_000),
+CLAIMS = {"temperature": (temperature, 10_000), "exploration": (exploration, None),
           "multimodality": (multimodality, 30_000), "robustness": (robustness, 50_000)}
 
 

@@ -51,6 +51,8 @@ register_project_env("PointMassGoalSparse-v0", "envs.point_mass:PointMassEnv", 1
 # The DIAYN paper's downstream tasks (envs/tasks.py). Here and not in envs/tasks.py: importing that
 # module imports mujoco, which fixes its GL backend before analysis.video can choose one.
 register_project_env("CheetahHurdle-v0", "envs.tasks:CheetahHurdleEnv", 1000, "x", "HalfCheetah-v5")
+# A sparse-reward cheetah for the exploration claim; HalfCheetah skills reuse on it.
+register_project_env("HalfCheetahSparse-v0", "envs.tasks:CheetahSparseEnv", 1000, "x", "HalfCheetah-v5")
 register_project_env("AntLowGear-v0", "envs.tasks:AntLowGearEnv", 1000, "xy", "AntLowGear")
 # 2000 steps (100 s) for the 20 m walk, 0.2 m/s on average: the gear-30 motors are 5x weaker.
 register_project_env("AntWaypoints-v0", "envs.tasks:AntWaypointsEnv", 2000, "xy", "AntLowGear")

@@ -5,6 +5,8 @@ a skill every k steps (envs/skill_env.py) or by fine-tuning the best skill.
 - `CheetahHurdle-v0`: HalfCheetah-v5 with fixed box hurdles (0.25 m high, 0.1 m wide) every
   3 m from x = -1 m to 59 m; reward = forward progress (x-velocity), no control cost; the
   observation adds how far the next hurdle is, the episode's `hurdles_passed` is in the info.
+- `HalfCheetahSparse-v0`: HalfCheetah-v5 paid 1 a step only beyond 5 m ahead of the origin: the
+  sparse MuJoCo task of the exploration claim (benchmarks/claims.py).
 - `AntLowGear-v0`: Ant-v5 with actuator gear 30 instead of 150 (the paper's "lower gear ratio"
   Ant), so skills are pretrained on the very robot that the waypoint task uses.
 - `AntWaypoints-v0`: AntLowGear visiting 5 waypoints of a 4 m square in order, +1 per waypoint.
@@ -36,6 +38,7 @@ HURDLE_HEIGHT, HURDLE_WIDTH, HURDLE_SPACING, FIRST_HURDLE_X = 0.25, 0.1, 3.0, -1
 N_HURDLES = 21  # x = -1, 2, ..., 59: covers x in [-1, 60]
 # Start at the origin, go once round the 4 m square, then one more side: 20 m of walking.
 WAYPOINTS = ((4.0, 0.0), (4.0, 4.0), (0.0, 4.0), (0.0, 0.0), (4.0, 0.0))
+SPARSE_GOAL_X = 5.0  # metres ahead of the origin where CheetahSparse starts paying
 LOW_GEAR = 30.0  # the DIAYN paper's Ant gear ratio; Gymnasium's Ant-v5 uses 150
 
 
@@ -109,6 +112,42 @@ class CheetahHurdleEnv(HalfCheetahEnv):
         obs, reward, terminated, truncated, info = super().step(action)
         info[EPISODE_METRICS] = {"hurdles_passed": self.hurdles_passed()}
         return obs, reward, terminated, truncated, info
+
+
+class CheetahSparseEnv(HalfCheetahEnv):
+    """HalfCheetah-v5 paid only far ahead: reward 1 on every step that ends with the torso more
+    than `goal_x` metres forward of the origin, 0 everywhere else, no control cost (the sparse
+    HalfCheetah of exploration benchmarks). Random actions tend to drift the cheetah backward, so
+    the reward is found only by a policy that keeps going forward without having been paid for it.
+
+    The observation is HalfCheetah-v5's 17 entries and the torso's x, on which the reward
+    depends; the episode's furthest x is in the info for evaluations.
+    """
+
+    def __init__(self, goal_x: float = SPARSE_GOAL_X, **kwargs):
+        self.goal_x = goal_x
+        self.furthest_x = 0.0
+        super().__init__(**kwargs)
+        utils.EzPickle.__init__(self, goal_x=goal_x, **kwargs)
+        self.robot_obs_dim = self.observation_space.shape[0]
+        self.observation_space = spaces.Box(-np.inf, np.inf, (self.robot_obs_dim + 1,), np.float64)
+
+    def _get_obs(self) -> np.ndarray:
+        return np.append(super()._get_obs(), self.data.qpos[0])
+
+    def reset_model(self) -> np.ndarray:
+        obs = super().reset_model()
+        self.furthest_x = float(self.data.qpos[0])
+        return obs
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = super().step(action)
+        x = float(self.data.qpos[0])
+        self.furthest_x = max(self.furthest_x, x)
+        # HalfCheetah-v5's reward_* entries describe the dense reward this task does not give.
+        info = {k: v for k, v in info.items() if not k.startswith("reward_")}
+        info[EPISODE_METRICS] = {"furthest_x": self.furthest_x}
+        return obs, float(x > self.goal_x), terminated, truncated, info
 
 
 class AntLowGearEnv(AntEnv):

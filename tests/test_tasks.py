@@ -18,7 +18,7 @@ from envs.registry import (
 from envs.skill_env import robot_obs_dim
 from envs.tasks import WAYPOINTS
 
-TASKS = ["CheetahHurdle-v0", "AntLowGear-v0", "AntWaypoints-v0"]
+TASKS = ["CheetahHurdle-v0", "HalfCheetahSparse-v0", "AntLowGear-v0", "AntWaypoints-v0"]
 
 
 @pytest.mark.parametrize("name", TASKS)
@@ -29,6 +29,7 @@ def test_task_passes_check_env_and_is_registered(name):
 
 @pytest.mark.parametrize("task, robot_env, feature, extra", [
     ("CheetahHurdle-v0", "HalfCheetah-v5", "x", 1),
+    ("HalfCheetahSparse-v0", "HalfCheetah-v5", "x", 1),
     ("AntLowGear-v0", "Ant-v5", "xy", 0),
     ("AntWaypoints-v0", "Ant-v5", "xy", 2),
 ])
@@ -218,3 +219,27 @@ def test_the_backward_cheetah_is_paid_for_running_backward():
         assert info_b["reward_forward"] == -info_f["reward_forward"]
         assert abs(r_f + r_b - 2 * info_f["reward_ctrl"]) < 1e-9  # both pay the same control cost
     assert robot_of("HalfCheetahBackward-v0") == "HalfCheetah-v5"  # HalfCheetah skills reuse on it
+
+
+def test_the_sparse_cheetah_pays_one_a_step_beyond_5_m_and_nothing_before():
+    env = make_env("HalfCheetahSparse-v0", seed=0)
+    u = env.unwrapped
+    assert robot_of("HalfCheetahSparse-v0") == "HalfCheetah-v5"
+
+    def step_at(x):
+        qpos = u.data.qpos.copy()
+        qpos[0] = x
+        u.set_state(qpos, np.zeros_like(u.data.qvel))
+        return env.step(np.zeros(6, np.float32))
+
+    # A random episode's opening steps: near the origin, nothing paid.
+    assert all(env.step(env.action_space.sample())[1] == 0.0 for _ in range(20))
+    for x, paid in [(4.8, 0.0), (5.2, 1.0), (12.0, 1.0), (-8.0, 0.0)]:
+        obs, r, terminated, _, info = step_at(x)
+        assert r == paid and not terminated
+        assert obs[-1] == pytest.approx(u.data.qpos[0]) and abs(obs[-1] - x) < 0.05
+        assert not any(k.startswith("reward_") for k in info)
+    # The furthest x of the episode, for evaluations: 12 m, not where it is now.
+    assert info[EPISODE_METRICS]["furthest_x"] == pytest.approx(12.0, abs=0.05)
+    env.reset(seed=1)
+    assert abs(u.furthest_x) < 0.2
