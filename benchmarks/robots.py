@@ -1,9 +1,10 @@
 """Skills on every robot, in one table: what each robot's skills do, read from pretraining runs.
 
 For each run dir given (a `run.py pretrain` run, e.g. from `configs/skills_<robot>.json`): the
-last held-out discriminator accuracy it logged, the coverage of 1 m cells by one deterministic
-rollout of each skill against a uniformly random policy's over as many episodes, the wall time
-of its training, and, from those rollouts, each skill's mean speed along x (planar robots) or
+held-out discriminator accuracy of its final skills over --episodes fresh rollouts of each (5;
+the single rollout per skill that training logs swings by 0.1-0.2 between evaluations), the
+coverage of 1 m cells by one deterministic rollout of each skill against a uniformly random
+policy's over as many episodes, the wall time of its training, and, from those rollouts, each skill's mean speed along x (planar robots) or
 over the ground (x-y robots), counted as
 - forward (> --moving m/s along +x) or backward (< -moving) on planar robots, moving on x-y ones;
 - standing (slower than that);
@@ -55,7 +56,7 @@ def skill_motion(lib, z, seed: int, moving: float) -> dict:
     return {"label": label, "speed": speed, "points": points}
 
 
-def robot_row(run_dir: Path, moving: float, seed: int) -> dict:
+def robot_row(run_dir: Path, moving: float, seed: int, episodes: int) -> dict:
     from cli.configs import read_run
     from skills.library import SkillLibrary
     from skills.metrics import coverage
@@ -68,10 +69,9 @@ def robot_row(run_dir: Path, moving: float, seed: int) -> dict:
     planar = runs[0]["points"].shape[1] == 1
     count = {label: sum(r["label"] == label for r in runs)
              for label in ("forward", "backward", "moving", "standing", "fallen")}
-    accuracy = metrics["eval/disc_accuracy"].dropna() if "eval/disc_accuracy" in metrics else pd.Series()
     return {
         "robot": cfg.env, "run": run_dir.name, "skills": len(skills),
-        "accuracy": float(accuracy.iloc[-1]) if len(accuracy) else float("nan"),
+        "accuracy": lib.evaluate(episodes, seed + 1000).get("eval/disc_accuracy", float("nan")),
         "coverage": coverage(np.concatenate([r["points"] for r in runs])),
         "random": random_coverage(cfg.env, len(skills), seed, **cfg.env_kwargs),
         "forward": count["forward"] if planar else None,
@@ -108,9 +108,12 @@ def main() -> None:
     p.add_argument("run_dirs", nargs="+", type=Path)
     p.add_argument("--moving", type=float, default=0.5, help="m/s that counts as moving")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--episodes", type=int, default=5, help="rollouts per skill for the held-out accuracy")
     p.add_argument("--readme", type=Path, default=None)
     a = p.parse_args()
-    text = table([robot_row(d, a.moving, a.seed) for d in a.run_dirs])
+    if a.episodes < 1:
+        p.error("--episodes must be >= 1")
+    text = table([robot_row(d, a.moving, a.seed, a.episodes) for d in a.run_dirs])
     print(text)
     if a.readme:
         write_readme(a.readme, "robots", text)

@@ -19,7 +19,7 @@ from agents.checkpoint import load_checkpoint
 from agents.sac import SAC
 from envs.registry import make_env
 from skills.evaluate import position_fn, skill_list
-from skills.metrics import SkillRollout, rollout_skill
+from skills.metrics import SkillRollout, rollout_skill, skill_metrics
 
 
 class SkillLibrary:
@@ -109,6 +109,19 @@ class SkillLibrary:
 
         return rollout_skill(env, policy, z, feature_fn, position_fn(env), self.method.predict,
                              max_steps=steps, seed=seed, frames=frames)
+
+    def evaluate(self, episodes: int = 5, seed: int = 0) -> dict[str, float]:
+        """Pretraining's evaluation metrics (`skills.metrics.skill_metrics`: held-out accuracy,
+        log q(z|s), coverage, travel) over `episodes` fresh deterministic rollouts of every shown
+        skill, each from its own start (reset seeds seed, seed + 1, ...): a single rollout per
+        skill, as an evaluation during training makes, swings with its start state."""
+        if episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {episodes}")
+        env = make_env(self.env_name, seed=seed, **self.env_kwargs)
+        skills = self.shown_skills()
+        rollouts = [self.rollout(z, env=env, seed=seed + e * len(skills) + i)
+                    for e in range(episodes) for i, z in enumerate(skills)]
+        return skill_metrics(rollouts, self.n_skills)
 
     def reach(self, goal_obs: np.ndarray, steps: int | None = None, every: int = 1,
               env: gym.Env | None = None, seed: int | None = None,
