@@ -4,8 +4,8 @@ For each run dir given (a `run.py pretrain` run, e.g. from `configs/skills_<robo
 held-out discriminator accuracy of its final skills over --episodes fresh rollouts of each (5;
 the single rollout per skill that training logs swings by 0.1-0.2 between evaluations), the
 coverage of 1 m cells by one deterministic rollout of each skill against a uniformly random
-policy's over as many episodes, the wall time of its training, and, from those rollouts, each skill's mean speed along x (planar robots) or
-over the ground (x-y robots), counted as
+policy's over as many episodes, the wall time of its training, and, from those rollouts, each
+skill's mean speed along x (planar robots) or over the ground (x-y robots), counted as
 - forward (> --moving m/s along +x) or backward (< -moving) on planar robots, moving on x-y ones;
 - standing (slower than that);
 - fallen: the robot left its healthy range at some step (Gymnasium's `is_healthy`: torso height
