@@ -36,11 +36,14 @@ def skill_label(z) -> str:
 
 
 def rollout_all_skills(env: gym.Env, policy: PolicyFn, method: Any, episodes: int = 1,
-                       max_steps: int | None = None) -> list[SkillRollout]:
-    """`episodes` rollouts of each skill of `method` (a skill method, skills/registry.py)."""
+                       max_steps: int | None = None, seed: int | None = None) -> list[SkillRollout]:
+    """`episodes` rollouts of each skill of `method` (a skill method, skills/registry.py); with
+    `seed`, episode e of the i-th skill resets with seed + e * (number of skills) + i."""
     feature_fn = method.feature_for(env)
-    return [rollout_skill(env, policy, z, feature_fn, position_fn(env), method.predict, max_steps)
-            for z in skill_list(method) for _ in range(episodes)]
+    skills = skill_list(method)
+    return [rollout_skill(env, policy, z, feature_fn, position_fn(env), method.predict, max_steps,
+                          seed=None if seed is None else seed + e * len(skills) + i)
+            for i, z in enumerate(skills) for e in range(episodes)]
 
 
 def rollout_mid_episode(env: gym.Env, policy: PolicyFn, method: Any, episodes: int = 1) -> list[SkillRollout]:

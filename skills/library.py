@@ -18,7 +18,7 @@ import torch
 from agents.checkpoint import load_checkpoint
 from agents.sac import SAC
 from envs.registry import make_env
-from skills.evaluate import position_fn, skill_list
+from skills.evaluate import position_fn, rollout_all_skills, skill_list
 from skills.metrics import SkillRollout, rollout_skill, skill_metrics
 
 
@@ -117,10 +117,8 @@ class SkillLibrary:
         skill, as an evaluation during training makes, swings with its start state."""
         if episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {episodes}")
-        env = make_env(self.env_name, seed=seed, **self.env_kwargs)
-        skills = self.shown_skills()
-        rollouts = [self.rollout(z, env=env, seed=seed + e * len(skills) + i)
-                    for e in range(episodes) for i, z in enumerate(skills)]
+        rollouts = rollout_all_skills(self.make_env(seed), lambda obs, z: self.act(obs, z),
+                                      self.method, episodes, seed=seed)
         return skill_metrics(rollouts, self.n_skills)
 
     def reach(self, goal_obs: np.ndarray, steps: int | None = None, every: int = 1,
