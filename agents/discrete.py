@@ -29,7 +29,7 @@ from torch import nn
 from agents.buffer import Batch
 from agents.config import check, layer_sizes, non_negative, positive
 from agents.nets import mlp
-from agents.sac import alpha_loss, polyak_update
+from agents.sac import polyak_update, step_temperature
 
 
 @dataclass(frozen=True)
@@ -190,10 +190,7 @@ class SoftQ:
         if self.learn_alpha:
             # E_pi[log pi] = -H: SAC's temperature loss with the expectation taken exactly
             # (1910.07207 eq. 11).
-            loss_alpha = alpha_loss(self.log_alpha, -h, self.target_entropy)
-            self.alpha_opt.zero_grad(set_to_none=True)
-            loss_alpha.backward()
-            self.alpha_opt.step()
+            step_temperature(self.log_alpha, self.alpha_opt, -h, self.target_entropy)
 
         self.n_updates += 1
         if self.n_updates % cfg.target_update_interval == 0:

@@ -121,10 +121,19 @@ def actor_loss(log_pi: torch.Tensor, q_pi: torch.Tensor, alpha: torch.Tensor | f
     return (alpha * log_pi - q_pi).mean()
 
 
-def alpha_loss(log_alpha: torch.Tensor, log_pi: torch.Tensor, target_entropy: float) -> torch.Tensor:
-    """-log_alpha * E[log pi + H_target] (1812.05905 eq. 18, in log space as SB3 and CleanRL).
-    When the entropy -E[log pi] is below the target, the gradient is negative and alpha grows."""
-    return -(log_alpha * (log_pi + target_entropy).detach()).mean()
+def alpha_grad(log_pi: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """d/d log_alpha of the temperature loss -log_alpha * E[log pi + H_target] (1812.05905 eq. 18,
+    in log space as SB3 and CleanRL): -E[log pi + H_target]. When the entropy -E[log pi] is below
+    the target it is negative, and a descent step makes alpha grow."""
+    return -(log_pi.detach().mean() + target_entropy)
+
+
+def step_temperature(log_alpha: torch.Tensor, opt: torch.optim.Optimizer, log_pi: torch.Tensor,
+                     target_entropy: float) -> None:
+    """One optimiser step on log_alpha. The gradient is set in closed form: autograd's backward
+    pass through a one-parameter loss was two thirds of this step's ~150 us on a CPU."""
+    log_alpha.grad = alpha_grad(log_pi, target_entropy)
+    opt.step()
 
 
 @torch.no_grad()
@@ -198,10 +207,7 @@ class SAC:
         # a new tensor, so the in-place optimiser step below does not change it).
         alpha = self.log_alpha.detach().exp()
         if self.learn_alpha:
-            loss_alpha = alpha_loss(self.log_alpha, log_pi, self.target_entropy)
-            self.alpha_opt.zero_grad(set_to_none=True)
-            loss_alpha.backward()
-            self.alpha_opt.step()
+            step_temperature(self.log_alpha, self.alpha_opt, log_pi, self.target_entropy)
 
         with torch.no_grad():
             next_action, next_log_pi = sample_action(*self.actor(batch.next_obs))

@@ -24,10 +24,10 @@ from agents.nets import Actor, TwinCritic
 from agents.sac import (
     ActorCriticConfig,
     _adam,
-    alpha_loss,
     critic_loss,
     polyak_update,
     sample_action,
+    step_temperature,
     temperature,
 )
 
@@ -172,10 +172,7 @@ class TD3:
             loss_pi.backward()
             self.actor_opt.step()
             if self.learn_alpha:
-                loss_alpha = alpha_loss(self.log_alpha, log_pi, self.target_entropy)
-                self.alpha_opt.zero_grad(set_to_none=True)
-                loss_alpha.backward()
-                self.alpha_opt.step()
+                step_temperature(self.log_alpha, self.alpha_opt, log_pi, self.target_entropy)
             polyak_update(self._online, self._target, cfg.tau)
             self._last_actor = dict(zip(("train/actor_loss", "train/entropy"),
                                         torch.stack([loss_pi.detach(), -log_pi.detach().mean()]).tolist()))

@@ -12,10 +12,11 @@ from agents.sac import (
     SAC,
     SACConfig,
     actor_loss,
-    alpha_loss,
+    alpha_grad,
     critic_loss,
     polyak_update,
     sac_target,
+    step_temperature,
     tanh_gaussian_log_prob,
 )
 
@@ -66,10 +67,19 @@ def test_alpha_gradient_sign(log_pi, alpha_grows):
     # target entropy -1: entropy -log_pi = -2 is below it (alpha must grow), 3 is above (shrink)
     log_alpha = torch.zeros((), requires_grad=True)
     opt = torch.optim.SGD([log_alpha], lr=0.1)
-    alpha_loss(log_alpha, torch.full((8,), log_pi), target_entropy=-1.0).backward()
+    step_temperature(log_alpha, opt, torch.full((8,), log_pi), target_entropy=-1.0)
     assert log_alpha.grad.item() == pytest.approx(-(log_pi - 1.0))
-    opt.step()
+    assert log_alpha.item() == pytest.approx(0.1 * (log_pi - 1.0))
     assert (log_alpha.item() > 0) == alpha_grows
+
+
+def test_alpha_gradient_is_autograds_of_the_temperature_loss():
+    log_alpha = torch.tensor(0.3, requires_grad=True)
+    log_pi = torch.randn(32, generator=torch.Generator().manual_seed(0))
+    # 1812.05905 eq. 18 in log space, differentiated by autograd.
+    target_entropy = -6.0
+    (-(log_alpha * (log_pi + target_entropy)).mean()).backward()
+    assert alpha_grad(log_pi, target_entropy).item() == pytest.approx(log_alpha.grad.item(), abs=1e-6)
 
 
 def test_polyak_update_by_hand():
