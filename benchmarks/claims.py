@@ -21,7 +21,9 @@ counterpart (same networks and budget) over seeds, every run through `run.py swe
 
 Each writes DIR/CLAIM/ (the sweep's trials, its sweep.md and analysis/), a plot DIR/CLAIM.png
 and the sentence for RESULTS.md, with the numbers, on stdout. Runs are resumed: run the same
-command again after a stop and only unfinished trials run.
+command again after a stop and only unfinished trials run. --finished-only runs none and
+measures the claim on the trials finished so far (point DIR at a copy or a link of the sweep's
+directory to keep the full result's files apart).
 """
 
 from __future__ import annotations
@@ -45,10 +47,13 @@ from analysis.runs import load_runs  # noqa: E402
 from analysis.stats import bootstrap_ci  # noqa: E402
 
 MAX_CONCURRENT: list[str] = []  # --max-concurrent N, passed on to every sweep
+RUN_SWEEPS = [True]  # False with --finished-only
 
 
 def sweep(out: Path, args: list[str]) -> None:
     """One `run.py sweep` (failed trials are reported by it and left out of the claims)."""
+    if not RUN_SWEEPS[0]:
+        return
     cmd = [sys.executable, str(ROOT / "run.py"), "sweep", *args, "--out", str(out), *MAX_CONCURRENT]
     print("$", " ".join(cmd[1:]), flush=True)
     code = subprocess.run(cmd).returncode
@@ -286,7 +291,11 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--steps", type=int, default=None, help="env steps per run (default: per claim)")
     p.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: one per core)")
+    p.add_argument("--finished-only", action="store_true",
+                   help="run no trials: the claim from those already finished in DIR (a partial result "
+                        "while the sweep runs elsewhere)")
     a = p.parse_args()
+    RUN_SWEEPS[0] = not a.finished_only
     if a.max_concurrent:
         MAX_CONCURRENT[:] = ["--max-concurrent", str(a.max_concurrent)]
     fn, steps = CLAIMS[a.claim]
