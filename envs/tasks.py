@@ -23,8 +23,6 @@ in envs/registry.py.
 
 from __future__ import annotations
 
-import warnings
-
 import mujoco
 import numpy as np
 from gymnasium import spaces, utils
@@ -32,6 +30,7 @@ from gymnasium.envs.mujoco.ant_v5 import AntEnv
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 
 from agents.loop import EPISODE_METRICS
+from envs.registry import quiet_model_warnings
 
 # Hurdles of the paper's cheetah task: boxes 0.25 m high, 0.1 m wide (along x), every 3 m.
 HURDLE_HEIGHT, HURDLE_WIDTH, HURDLE_SPACING, FIRST_HURDLE_X = 0.25, 0.1, 3.0, -1.0
@@ -44,10 +43,7 @@ LOW_GEAR = 30.0  # the DIAYN paper's Ant gear ratio; Gymnasium's Ant-v5 uses 150
 
 def _compile(spec: mujoco.MjSpec, width: int, height: int) -> tuple[mujoco.MjModel, mujoco.MjData]:
     """Compile an edited Gymnasium model as MujocoEnv._initialize_simulation would load it."""
-    with warnings.catch_warnings():
-        # half_cheetah.xml sets compiler/settotalmass, which recent MuJoCo (4.0 here) calls
-        # deprecated; it still gives HalfCheetah-v5's 14 kg cheetah (tests/test_tasks.py checks).
-        warnings.filterwarnings("ignore", message=".*settotalmass.*deprecated")
+    with quiet_model_warnings():
         model = spec.compile()
     model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
     model.vis.global_.offheight = max(model.vis.global_.offheight, height)

@@ -132,3 +132,17 @@ def test_actions_rescaled_to_unit_box():
     env = make_env("Pendulum-v1", seed=0)
     assert np.all(env.action_space.low == -1) and np.all(env.action_space.high == 1)
     assert "Pendulum-v1" in env_names()
+
+
+def test_half_cheetahs_deprecated_settotalmass_is_not_printed_and_other_warnings_are(capfd):
+    import mujoco
+
+    from envs.registry import quiet_model_warnings
+
+    make_env("HalfCheetah-v5")
+    make_env("CheetahHurdle-v0")  # an MjSpec compiled by the project
+    assert "settotalmass" not in capfd.readouterr().err
+    with quiet_model_warnings():
+        mujoco.get_mju_user_warning()("some other MuJoCo warning")
+    assert "WARNING: some other MuJoCo warning" in capfd.readouterr().err
+    assert mujoco.get_mju_user_warning() is None  # MuJoCo's own handler is back
