@@ -63,6 +63,10 @@ def sweep(out: Path, args: list[str]) -> None:
 
 def trials(out: Path) -> dict[str, dict]:
     """{run dir name: {"grid", "seed", "dir"}} of the finished trials of the sweep in `out`."""
+    if not (out / "sweep.json").is_file():
+        print(f"error: no sweep in {out} (no sweep.json): run the claim without --finished-only "
+              "first, or point --out at the directory that holds it", file=sys.stderr)
+        raise SystemExit(2)
     spec = json.loads((out / "sweep.json").read_text())["trials"]
     done = {}
     for name, t in spec.items():
