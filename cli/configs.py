@@ -123,7 +123,8 @@ class PretrainConfig(_Run):
     env_options: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
     """more keyword arguments for the env (gymnasium.make and the env's constructor), e.g.
     {"max_episode_steps": 200} for shorter episodes, which draw more skills for the same steps,
-    or {"include_cfrc_ext_in_observation": false} to drop Ant-v5's 78 contact forces"""
+    {"include_cfrc_ext_in_observation": false} to drop Ant-v5's 78 contact forces, or
+    {"terminate_when_flipped": true} to end an episode when an Ant or Humanoid turns over"""
 
     def __post_init__(self):
         super().__post_init__()

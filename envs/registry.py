@@ -127,13 +127,45 @@ def quiet_model_warnings() -> Iterator[None]:
         mujoco.set_mju_user_warning(previous)
 
 
+class EndWhenFlipped(gym.Wrapper):
+    """Ends the episode (as terminated) once the torso's up axis points below the horizontal: a
+    robot with a free-floating torso on its back. Ant-v5's own health test is the torso's height,
+    and an ant on its back lies 0.27 m high, inside the healthy range, where it can only kick;
+    skills that turn it over early then lose nothing for it (benchmarks/RESULTS.md, discovery)."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        import mujoco
+
+        model = getattr(env.unwrapped, "model", None)
+        if model is None or model.njnt == 0 or model.jnt_type[0] != mujoco.mjtJoint.mjJNT_FREE:
+            name = env.spec.id if env.spec else type(env.unwrapped).__name__
+            raise UnknownEnvError(f"env {name} has no free-floating torso to turn over: "
+                                  "terminate_when_flipped is for Ant and Humanoid")
+        self._qpos = env.unwrapped.data.qpos
+
+    def up_z(self) -> float:
+        """The z component of the torso's up axis, from its unit quaternion (w, x, y, z)."""
+        _, x, y, _ = self._qpos[3:7]
+        return float(1.0 - 2.0 * (x * x + y * y))
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if self.up_z() < 0.0:
+            terminated = True
+        return obs, reward, terminated, truncated, info
+
+
 def make_env(name: str, seed: int | None = None, render_mode: str | None = None, **kwargs) -> gym.Env:
     """Build env `name`, seeded (reset seed and action-space seed), actions scaled to [-1, 1].
 
-    Extra keyword arguments go to the env's constructor (e.g. `width`, `height` for rendering).
+    Extra keyword arguments go to the env's constructor (e.g. `width`, `height` for rendering),
+    except `terminate_when_flipped=True`, which ends episodes when the robot turns over
+    (`EndWhenFlipped`).
     """
     if name not in env_names():
         raise UnknownEnvError(f"unknown env {name!r}; valid names: {', '.join(env_names())}")
+    flipped = kwargs.pop("terminate_when_flipped", False)
     # Project envs import their module lazily through the entry point.
     try:
         with quiet_model_warnings():
@@ -143,6 +175,8 @@ def make_env(name: str, seed: int | None = None, render_mode: str | None = None,
             raise
         given = ", ".join(k for k in kwargs if f"'{k}'" in str(e)) or ", ".join(kwargs)
         raise UnknownEnvError(f"env {name} has no option {given}") from None
+    if flipped:
+        env = EndWhenFlipped(env)
     if isinstance(env.action_space, gym.spaces.Box):
         low, high = env.action_space.low, env.action_space.high
         if not (np.all(low == -1.0) and np.all(high == 1.0)):

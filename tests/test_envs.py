@@ -146,3 +146,35 @@ def test_half_cheetahs_deprecated_settotalmass_is_not_printed_and_other_warnings
         mujoco.get_mju_user_warning()("some other MuJoCo warning")
     assert "WARNING: some other MuJoCo warning" in capfd.readouterr().err
     assert mujoco.get_mju_user_warning() is None  # MuJoCo's own handler is back
+
+
+def _turn_over(env) -> None:
+    data = env.unwrapped.data
+    data.qpos[2] = 0.3  # lying height
+    data.qpos[3:7] = [0.0, 1.0, 0.0, 0.0]  # half a turn about x: the up axis points down
+
+
+def test_an_ant_on_its_back_ends_the_episode_only_when_asked():
+    for flipped, ends in ((True, True), (False, False)):
+        env = make_env("Ant-v5", seed=0, terminate_when_flipped=flipped)
+        env.reset(seed=0)
+        for _ in range(20):  # upright, standing still: goes on
+            assert not env.step(np.zeros(8, dtype=np.float32))[2]
+        _turn_over(env)
+        # Ant-v5's own health test is the torso's height, which lying on its back passes.
+        assert env.step(np.zeros(8, dtype=np.float32))[2] == ends
+
+
+def test_turning_over_needs_a_free_floating_torso(tmp_path, capsys):
+    import json
+
+    from envs.registry import UnknownEnvError
+    from run import main
+
+    with pytest.raises(UnknownEnvError, match="no free-floating torso"):
+        make_env("HalfCheetah-v5", terminate_when_flipped=True)
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"env": "Hopper-v5", "env_options": {"terminate_when_flipped": True}}))
+    code = main(["pretrain", "--config", str(config), "--run-dir", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "terminate_when_flipped is for Ant and Humanoid" in err[0], err
