@@ -4,7 +4,7 @@ counterpart (same networks and budget) over seeds, every run through `run.py swe
     python benchmarks/claims.py temperature   --out DIR [--seeds 0 1 2 3 4] [--steps 10000]
     python benchmarks/claims.py exploration   --out DIR [--seeds ...] [--steps N: both tasks]
     python benchmarks/claims.py multimodality --out DIR [--seeds ...] [--steps 30000]
-    python benchmarks/claims.py robustness    --out DIR [--seeds ...] [--steps 50000]
+    python benchmarks/claims.py robustness    --out DIR [--seeds ...] [--steps N: both robots]
 
 - temperature (claim 4, alpha as the dial from reward maximisation to the uniform policy): SAC on
   Pendulum-v1 with alpha fixed at 0, 0.01, 0.1, 1 and learned; final return and policy entropy.
@@ -15,9 +15,9 @@ counterpart (same networks and budget) over seeds, every run through `run.py swe
 - multimodality (claim 3): soft Q-learning, SAC and TD3 on MultiGoal-v0, 100 stochastic rollouts
   of each final policy from the origin: goals reached in >= 10% of them; and in the two-routes
   corridor, the probability of each route under the soft-optimal and the greedy policy.
-- robustness (claim 2): SAC, soft TD3 and TD3 trained on HalfCheetah-v5 and Hopper-v5, their
-  deterministic policies evaluated without retraining under body mass x0.5..x1.5, ground friction
-  x0.5..x1.5 and Gaussian action noise.
+- robustness (claim 2): SAC, soft TD3 and TD3 trained on HalfCheetah-v5 (50k steps) and Hopper-v5
+  (100k), their deterministic policies evaluated without retraining under body mass x0.5..x1.5,
+  ground friction x0.5..x1.5 and Gaussian action noise.
 
 Each writes DIR/CLAIM/ (the sweep's trials, its sweep.md and analysis/), a plot DIR/CLAIM.png
 and the sentence for RESULTS.md, with the numbers, on stdout. Runs are resumed: run the same
@@ -224,7 +224,13 @@ PERTURBATIONS = {"mass": (0.5, 0.75, 1.0, 1.25, 1.5), "friction": (0.5, 0.75, 1.
                  "action noise": (0.0, 0.1, 0.2, 0.3, 0.5)}
 
 
-def robustness(out: Path, seeds: list[int], steps: int, episodes: int = 5) -> None:
+# Steps of training per robot: at 50k SAC's Hopper policies still fell within 120-900 steps
+# (eval returns 276 and 351 on seeds 0 and 1), too unsteady a policy to say what a perturbation
+# costs it; HalfCheetah's were running (~2000-3100).
+ROBUST_TASKS = {"HalfCheetah-v5": 50_000, "Hopper-v5": 100_000}
+
+
+def robustness(out: Path, seeds: list[int], steps: int | None, episodes: int = 5) -> None:
     import torch
 
     from agents.loop import evaluate_returns
@@ -232,8 +238,11 @@ def robustness(out: Path, seeds: list[int], steps: int, episodes: int = 5) -> No
     from envs.perturb import ActionNoise, perturbed
 
     d = out / "robustness"
-    sweep(d, ["train", "--total-steps", str(steps), "--grid", "env=HalfCheetah-v5,Hopper-v5",
-              "--grid", "algo=sac,soft-td3,td3", *seeds_flag(seeds)])
+    # One sweep per robot, into one directory (a sweep keeps the trials of another with the
+    # same command), each trial named env=ROBOT-algo=ALGO-sSEED.
+    for env_name, default in ROBUST_TASKS.items():
+        sweep(d, ["train", "--total-steps", str(steps or default), "--grid", f"env={env_name}",
+                  "--grid", "algo=sac,soft-td3,td3", *seeds_flag(seeds)])
     rows = []
     for _, t in sorted(trials(d).items()):
         _, agent, env = load_agent(t["dir"])
@@ -285,7 +294,7 @@ def _figure(n: int):
 
 
 CLAIMS = {"temperature": (temperature, 10_000), "exploration": (exploration, None),
-          "multimodality": (multimodality, 30_000), "robustness": (robustness, 50_000)}
+          "multimodality": (multimodality, 30_000), "robustness": (robustness, None)}
 
 
 def main() -> None:
