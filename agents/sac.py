@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from agents.buffer import Batch
 from agents.config import check, layer_sizes, non_negative, positive
-from agents.nets import Actor, TwinCritic
+from agents.nets import Actor, TwinCritic, upgrade_critic_optimizer
 
 _LOG2 = math.log(2.0)
 
@@ -53,9 +53,14 @@ class ActorCriticConfig:
     """initial temperature when it is learned"""
     target_entropy: float | None = None
     """entropy target for the learned temperature; None means -dim(A)"""
+    precision: Literal["float32", "bfloat16"] = "float32"
+    """the hidden layers' matrix products: "bfloat16" runs them in bfloat16 (parameters, Adam,
+    log-probabilities and Q-values stay float32): 18% off an update on a CPU with AMX (Intel
+    Xeon since Sapphire Rapids); without bfloat16 units in the hardware, expect it slower"""
 
     def __post_init__(self):
         layer_sizes(self, "hidden")  # the twin critic needs a hidden layer to batch over
+        check(self, "precision", self.precision in ("float32", "bfloat16"), 'must be "float32" or "bfloat16"')
         positive(self, "actor_lr", "critic_lr", "alpha_lr", "batch_size", "gradient_steps",
                  "buffer_size", "init_alpha")
         non_negative(self, "learning_starts", "alpha")
@@ -173,9 +178,10 @@ class SAC:
     def __init__(self, obs_dim: int, action_dim: int, cfg: SACConfig, device: str = "cpu"):
         self.cfg = cfg
         self.device = torch.device(device)
-        self.actor = Actor(obs_dim, action_dim, cfg.hidden).to(self.device)
-        self.critic = TwinCritic(obs_dim, action_dim, cfg.hidden).to(self.device)
-        self.critic_target = TwinCritic(obs_dim, action_dim, cfg.hidden).to(self.device)
+        dtype = getattr(torch, cfg.precision)
+        self.actor = Actor(obs_dim, action_dim, cfg.hidden, dtype).to(self.device)
+        self.critic = TwinCritic(obs_dim, action_dim, cfg.hidden, dtype=dtype).to(self.device)
+        self.critic_target = TwinCritic(obs_dim, action_dim, cfg.hidden, dtype=dtype).to(self.device)
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
         self.actor_opt = _adam(self.actor.parameters(), cfg.actor_lr)
@@ -253,11 +259,12 @@ class SAC:
         return state
 
     def load_state_dict(self, state: dict) -> None:
+        critic_opt = upgrade_critic_optimizer(state["critic_opt"], state["critic"])
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])
         self.critic_target.load_state_dict(state["critic_target"])
         self.actor_opt.load_state_dict(state["actor_opt"])
-        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.critic_opt.load_state_dict(critic_opt)
         if self.learn_alpha:
             with torch.no_grad():
                 self.log_alpha.copy_(state["log_alpha"])

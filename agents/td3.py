@@ -20,7 +20,7 @@ import torch
 
 from agents.buffer import Batch
 from agents.config import non_negative, positive
-from agents.nets import Actor, TwinCritic
+from agents.nets import Actor, TwinCritic, upgrade_critic_optimizer
 from agents.sac import (
     ActorCriticConfig,
     _adam,
@@ -108,9 +108,11 @@ class TD3:
         self.cfg = cfg
         self.device = torch.device(device)
         # The actor's output is a mean and a log std; a deterministic actor uses only the mean.
-        self.actor = Actor(obs_dim, action_dim, cfg.hidden).to(self.device)
+        dtype = getattr(torch, cfg.precision)
+        self.actor = Actor(obs_dim, action_dim, cfg.hidden, dtype).to(self.device)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic = TwinCritic(obs_dim, action_dim, cfg.hidden, n_critics=cfg.n_critics).to(self.device)
+        self.critic = TwinCritic(obs_dim, action_dim, cfg.hidden, n_critics=cfg.n_critics,
+                                 dtype=dtype).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.actor_opt = _adam(self.actor.parameters(), cfg.actor_lr)
         self.critic_opt = _adam(self.critic.parameters(), cfg.critic_lr)
@@ -188,7 +190,8 @@ class TD3:
         return state
 
     def load_state_dict(self, state: dict) -> None:
-        for name in ("actor", "actor_target", "critic", "critic_target", "actor_opt", "critic_opt"):
+        self.critic_opt.load_state_dict(upgrade_critic_optimizer(state["critic_opt"], state["critic"]))
+        for name in ("actor", "actor_target", "critic", "critic_target", "actor_opt"):
             getattr(self, name).load_state_dict(state[name])
         if self.learn_alpha:
             with torch.no_grad():

@@ -51,7 +51,7 @@ FIELDS = ["algo", "seed", "steps", "eval_return", "eval_return_std", "train_s", 
 
 
 def train_ours(env_name: str, seed: int, steps: int, learning_starts: int, run_root: Path,
-               algo: str = "sac"):
+               algo: str = "sac", precision: str = "float32"):
     """Train our SAC, TD3 or soft TD3 through the real loop; returns the deterministic policy
     and the train time."""
     env = make_env(env_name, seed=seed)
@@ -60,11 +60,11 @@ def train_ours(env_name: str, seed: int, steps: int, learning_starts: int, run_r
     if algo == "sac":
         sac_cfg = SACConfig(hidden=(256, 256), actor_lr=3e-4, critic_lr=3e-4, alpha_lr=3e-4, gamma=0.99,
                             tau=0.005, batch_size=256, gradient_steps=1, learning_starts=learning_starts,
-                            buffer_size=1_000_000)
+                            buffer_size=1_000_000, precision=precision)
         agent = SAC(obs_dim, action_dim, sac_cfg)
     else:
         agent = TD3(obs_dim, action_dim, TD3Config(soft=algo == "soft-td3", hidden=(256, 256),
-                                                   learning_starts=learning_starts))
+                                                   learning_starts=learning_starts, precision=precision))
     loop_cfg = LoopConfig(total_steps=steps, eval_every=steps, log_every=1000, checkpoint_every=steps,
                           seed=seed, progress=False)
     run_dir = tempfile.mkdtemp(prefix=f"ours_s{seed}_", dir=run_root)
@@ -110,7 +110,9 @@ def run_one(args: argparse.Namespace, algo: str, seed: int) -> dict:
     agent = agent or "sac"
     if side == "ours":
         policy, train_s = train_ours(args.env, seed, args.steps, args.learning_starts, args.run_root,
-                                     agent)
+                                     agent, args.precision)
+        if args.precision != "float32":
+            algo = f"{algo}-{args.precision}"
     else:
         policy, train_s = train_sb3(args.env, seed, args.steps, args.learning_starts, agent)
     eval_env = make_env(args.env, seed=seed + 10_000)
@@ -157,6 +159,8 @@ def main() -> None:
                    choices=["ours", "sb3", "ours-td3", "sb3-td3", "ours-soft-td3"],
                    help="ours and sb3 are SAC")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                   help="our agents' matrix products (rows of ours are named ALGO-bfloat16 for bfloat16)")
     p.add_argument("--learning-starts", type=int, default=5_000)
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--out", type=Path, default=Path("/tmp/bench/sac_quality.csv"),

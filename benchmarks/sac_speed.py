@@ -44,10 +44,10 @@ from agents.sac import SAC, SACConfig  # noqa: E402
 from envs.registry import make_env  # noqa: E402
 
 
-def sac_config(learning_starts: int) -> SACConfig:
+def sac_config(learning_starts: int, precision: str = "float32") -> SACConfig:
     return SACConfig(hidden=(256, 256), actor_lr=3e-4, critic_lr=3e-4, alpha_lr=3e-4, gamma=0.99,
                      tau=0.005, batch_size=256, gradient_steps=1, learning_starts=learning_starts,
-                     buffer_size=1_000_000)
+                     buffer_size=1_000_000, precision=precision)
 
 
 def make_sb3(env_name: str, learning_starts: int, seed: int):
@@ -70,7 +70,8 @@ def compare(args: argparse.Namespace, threads: int) -> dict[str, float]:
     warm = args.learning_starts // n + 1  # untimed chunks: both run past learning_starts first
     sb3 = make_sb3(args.env, args.learning_starts, args.seed)
     env = make_env(args.env, seed=args.seed)
-    agent = SAC(env.observation_space.shape[0], env.action_space.shape[0], sac_config(args.learning_starts))
+    agent = SAC(env.observation_space.shape[0], env.action_space.shape[0],
+                sac_config(args.learning_starts, args.precision))
     total = n * (warm + args.pairs)
     cfg = LoopConfig(total_steps=total, eval_every=n, log_every=n, checkpoint_every=10 * total,
                      seed=args.seed, progress=False)
@@ -122,7 +123,7 @@ def compare(args: argparse.Namespace, threads: int) -> dict[str, float]:
 def profile_ours(args: argparse.Namespace, threads: int) -> None:
     """Where our training step's time goes: the loop's pieces, driven one by one as the loop does."""
     torch.set_num_threads(threads)
-    cfg = sac_config(args.learning_starts)
+    cfg = sac_config(args.learning_starts, args.precision)
     env = make_env(args.env, seed=args.seed)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
     agent = SAC(obs_dim, act_dim, cfg)
@@ -195,12 +196,14 @@ def main() -> None:
                    help="seconds per thread count after which no new pair starts (at least 3 pairs)")
     p.add_argument("--learning-starts", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                   help="our SAC's matrix products (SB3 stays float32)")
     p.add_argument("--profile", action="store_true", help="profile our step instead of comparing")
     p.add_argument("--profile-steps", type=int, default=1000, help="steps timed piece by piece")
     p.add_argument("--profile-rows", type=int, default=25, help="rows of the op table")
     args = p.parse_args()
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()}, "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, our precision {args.precision}")
     if args.profile:
         for threads in args.threads:
             profile_ours(args, threads)

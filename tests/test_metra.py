@@ -49,12 +49,15 @@ def test_lambda_grows_while_the_constraint_is_broken_and_shrinks_while_it_is_sla
 
 def test_metra_keeps_consecutive_states_within_one_unit_of_phi():
     torch.manual_seed(0)
-    chain = torch.linspace(0, 4, 41)[:, None]  # a chain of states; each step moves 0.1
-    train = batch_of(chain[:-1:2], chain[1::2], torch.zeros(20, dtype=torch.long))
+    g = torch.Generator().manual_seed(0)
     m = METRA(1, METRAConfig(n_skills=2, hidden=(32, 32), lr=1e-3, lambda_lr=1e-2))
-    for _ in range(1500):
-        stats = m.representation_step(train)
-    held = torch.linspace(0.05, 3.95, 40)[:, None]  # pairs between the training states
+    # A chain of states on [0, 4] where each step moves 0.1, its transitions drawn afresh each
+    # batch. (Training on a fixed set of pairs constrains phi only across those pairs: pairs
+    # straddling two of them came out 1.02-1.09 apart on 3 of 4 seeds.)
+    for _ in range(2000):
+        s = torch.rand(64, 1, generator=g) * 3.9
+        stats = m.representation_step(batch_of(s, s + 0.1, torch.zeros(64, dtype=torch.long)))
+    held = torch.linspace(0.05, 3.95, 40)[:, None]  # consecutive pairs no batch held exactly
     steps = np.linalg.norm(m.embed(held[1:].numpy()) - m.embed(held[:-1].numpy()), axis=-1)
     assert steps.max() <= 1 + 1e-2, steps.max()
     assert steps.mean() > 0.8, stats  # and the skill is paid: phi stretches to the bound

@@ -112,10 +112,7 @@ def _copy_sb3_weights(ours: TD3, sb3, action_dim: int, hidden: int) -> None:
             actor.trunk[4].bias[:action_dim].copy_(src.mu[4].bias)
         for critic, src in ((ours.critic, sb3.critic), (ours.critic_target, sb3.critic_target)):
             for c, q in enumerate(src.q_networks):
-                rows = slice(c * hidden, (c + 1) * hidden)
-                critic.first.weight[rows].copy_(q[0].weight)
-                critic.first.bias[rows].copy_(q[0].bias)
-                for layer, i in enumerate((2, 4)):
+                for layer, i in enumerate((0, 2, 4)):
                     critic.weights[layer][c].copy_(q[i].weight.T)
                     critic.biases[layer][c, 0].copy_(q[i].bias)
 
@@ -147,10 +144,10 @@ def test_td3_update_is_stable_baselines3s():
         ours.update(b)
     pairs = [(ours.actor.trunk[4].weight[:1], sb3.actor.mu[4].weight),
              (ours.actor_target.trunk[4].weight[:1], sb3.actor_target.mu[4].weight),
-             (ours.critic.weights[1][1], sb3.critic.q_networks[1][4].weight.T),
-             (ours.critic_target.weights[1][0], sb3.critic_target.q_networks[0][4].weight.T),
+             (ours.critic.weights[2][1], sb3.critic.q_networks[1][4].weight.T),
+             (ours.critic_target.weights[2][0], sb3.critic_target.q_networks[0][4].weight.T),
              (ours.actor.trunk[0].weight, sb3.actor.mu[0].weight),
-             (ours.critic.first.weight[:hidden], sb3.critic.q_networks[0][0].weight)]
+             (ours.critic.weights[0][0], sb3.critic.q_networks[0][0].weight.T)]
     for x, y in pairs:
         # Adam moves each weight by about lr per step whatever its gradient, so a weight whose
         # gradient is ~0 can go either way on rounding: almost all, not all, agree to 1e-6.
