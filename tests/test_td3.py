@@ -101,7 +101,7 @@ def test_learns_pendulum(tmp_path, algo):
     assert returns.max() >= -300, returns.tolist()
 
 
-def _copy_sb3_weights(ours: TD3, sb3, action_dim: int, hidden: int) -> None:
+def _copy_sb3_weights(ours: TD3, sb3, action_dim: int) -> None:
     """Stable-Baselines3's TD3 networks into ours (our actor's mean head is its first half)."""
     with torch.no_grad():
         for actor, src in ((ours.actor, sb3.actor), (ours.actor_target, sb3.actor_target)):
@@ -132,7 +132,7 @@ def test_td3_update_is_stable_baselines3s():
                   gamma=0.99, policy_delay=2, target_policy_noise=0.0, device="cpu",
                   policy_kwargs=dict(net_arch=[hidden, hidden]))
     ours = TD3(3, 1, TD3Config(hidden=(hidden, hidden), target_noise=0.0))
-    _copy_sb3_weights(ours, sb3, 1, hidden)
+    _copy_sb3_weights(ours, sb3, 1)
     ends = (torch.arange(n) % 5 == 0).float()  # some terminal transitions: no bootstrap there
     batches = [_batch(n, seed=s)._replace(terminated=ends) for s in range(steps)]
     feed = iter(batches)
