@@ -66,12 +66,35 @@ def random_coverage(env_name: str, episodes: int, seed: int, **env_kwargs) -> in
     return coverage(np.asarray(points))
 
 
-def write_readme(readme: Path, name: str, text: str) -> None:
+def write_readme(readme: Path, name: str, text: str, merge_on: int = 0) -> None:
     """Put `text` between the README's `<!-- NAME table -->` and `<!-- end NAME table -->`
-    markers: a table generated from runs, so that it cannot drift from them."""
+    markers: a table generated from runs, so that it cannot drift from them. With `merge_on`
+    = k, the table's rows already there are kept unless `text` has a row with the same first k
+    cells (then it replaces them): runs made on another machine keep their rows."""
     start, end = f"<!-- {name} table -->", f"<!-- end {name} table -->"
     doc = readme.read_text()
     if start not in doc or end not in doc:
         raise SystemExit(f"{readme} has no {start} ... {end} markers to write the table between")
     head, rest = doc.split(start, 1)
+    if merge_on:
+        text = merge_rows(rest[:rest.index(end)], text, merge_on)
     readme.write_text(head + start + "\n" + text + rest[rest.index(end):])
+
+
+def merge_rows(old: str, new: str, key_cells: int) -> str:
+    """Markdown table `old` updated with `new`'s rows: `new`'s header; a row of `new` whose
+    first `key_cells` cells match an old row's takes that row's place, and the others go after
+    the last row with the same first cell (the robot), or at the end."""
+    def key(line: str) -> tuple[str, ...]:
+        return tuple(c.strip() for c in line.strip().strip("|").split("|")[:key_cells])
+
+    old_lines, new_lines = old.strip().splitlines(), new.strip().splitlines()
+    header, rows = new_lines[:2], list(old_lines[2:])
+    for line in new_lines[2:]:
+        keys = [key(r) for r in rows]
+        if key(line) in keys:
+            rows[keys.index(key(line))] = line
+            continue
+        same = [i for i, k in enumerate(keys) if k[:1] == key(line)[:1]]
+        rows.insert(same[-1] + 1 if same else len(rows), line)
+    return "\n".join(header + rows) + "\n"

@@ -12,7 +12,8 @@ skill's mean speed along x (planar robots) or over the ground (x-y robots), coun
   and angle), whether or not the episode ended there; counted apart from the others.
 The markdown table goes to stdout and, with --readme, between the markers
 `<!-- robots table -->` and `<!-- end robots table -->` of the README, so it cannot drift from
-the runs.
+the runs; --merge keeps the rows there of runs not given (their run dirs on another machine)
+and replaces those of the same robot and run.
 
     python benchmarks/robots.py runs/hopper-s0 runs/hopper-s1 runs/walker-s0 ... [--readme README.md]
 """
@@ -110,13 +111,15 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--episodes", type=int, default=5, help="rollouts per skill for the held-out accuracy")
     p.add_argument("--readme", type=Path, default=None)
+    p.add_argument("--merge", action="store_true",
+                   help="with --readme: keep the table's rows of runs not given (made on another machine)")
     a = p.parse_args()
     if a.episodes < 1:
         p.error("--episodes must be >= 1")
     text = table([robot_row(d, a.moving, a.seed, a.episodes) for d in a.run_dirs])
     print(text)
     if a.readme:
-        write_readme(a.readme, "robots", text)
+        write_readme(a.readme, "robots", text, merge_on=2 if a.merge else 0)  # robot and run
 
 
 if __name__ == "__main__":

@@ -93,3 +93,26 @@ def test_motion_labels_hand_made_trajectories():
     # Out 5 m and back: the mean speed is the net displacement's, so this stands.
     there_and_back = np.concatenate([0.1 * t[:51], 0.1 * t[50::-1][1:]])
     assert motion(there_and_back, dt, fell=False) == ("standing", pytest.approx(0.0))
+
+
+def test_merged_table_keeps_other_runs_and_replaces_a_rerun(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import write_readme
+
+    head = "| robot | run | acc |\n|---|---|---:|\n"
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- robots table -->\n" + head + "| Hopper | h-s0 | 0.1 |\n"
+                      "| Hopper | h-s1 | 0.2 |\n| Swimmer | s-s0 | 0.3 |\n<!-- end robots table -->\nafter\n")
+    write_readme(readme, "robots", head + "| Hopper | h-s0 | 0.9 |\n| Hopper | h-s2 | 0.4 |\n"
+                 "| Ant | a-s0 | 0.5 |\n", merge_on=2)
+    rows = readme.read_text().splitlines()
+    assert rows[:2] == ["intro", "<!-- robots table -->"]
+    assert rows[-2:] == ["<!-- end robots table -->", "after"]
+    # The rerun of h-s0 in place, h-s2 after the other Hopper rows, the new robot at the end.
+    assert [r.split("|")[2].strip() + "=" + r.split("|")[3].strip() for r in rows[4:-2]] == [
+        "h-s0=0.9", "h-s1=0.2", "h-s2=0.4", "s-s0=0.3", "a-s0=0.5"]
+    # Without merging, the table is the given runs only.
+    write_readme(readme, "robots", head + "| Ant | a-s0 | 0.5 |\n")
+    assert readme.read_text().count("| Hopper") == 0
