@@ -8,8 +8,9 @@ policy's over as many episodes, the wall time of its training, and, from those r
 skill's mean speed along x (planar robots) or over the ground (x-y robots), counted as
 - forward (> --moving m/s along +x) or backward (< -moving) on planar robots, moving on x-y ones;
 - standing (slower than that);
-- fallen: the robot left its healthy range at some step (Gymnasium's `is_healthy`: torso height
-  and angle), whether or not the episode ended there; counted apart from the others.
+- fallen: the robot was down at some step (`skills.metrics.fallen`: out of Gymnasium's healthy
+  range below or by angle, or upside down), whether or not the episode ended there; counted apart
+  from the others.
 The markdown table goes to stdout and, with --readme, between the markers
 `<!-- robots table -->` and `<!-- end robots table -->` of the README, so it cannot drift from
 the runs; --merge keeps the rows there of runs not given (their run dirs on another machine)
@@ -41,7 +42,7 @@ def skill_motion(lib, z, seed: int, moving: float) -> dict:
     """One deterministic episode of skill z: what it did (skills.metrics.motion: the label and
     the speed) and the positions visited."""
     from skills.evaluate import position_fn
-    from skills.metrics import motion
+    from skills.metrics import fallen, motion
 
     env = lib.make_env(seed)
     position, base = position_fn(env), env.unwrapped
@@ -50,7 +51,7 @@ def skill_motion(lib, z, seed: int, moving: float) -> dict:
     while not done:
         obs, _, terminated, truncated, _ = env.step(lib.act(obs, z))
         points.append(position())
-        fell |= not getattr(base, "is_healthy", True)
+        fell |= fallen(env)
         done = terminated or truncated
     points = np.asarray(points, dtype=np.float64).reshape(len(points), -1)
     label, speed = motion(points, base.dt, fell, moving)

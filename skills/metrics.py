@@ -46,11 +46,32 @@ def coverage(xy: np.ndarray, cell: float = 1.0) -> int:
     return len({tuple(c) for c in np.floor(xy / cell).astype(np.int64)})
 
 
+def fallen(env: gym.Env) -> bool:
+    """Whether the robot is down now. Gymnasium's healthy range (`is_healthy`: torso height and
+    angle) left on the low side or by angle, not by a bounce over its top (Ant's range ends at
+    1 m, which a hopping ant clears); and, for a robot whose root is a free joint (Ant, Humanoid),
+    a torso upside down, its up axis below the horizontal: a flipped ant lies at ~0.27 m, inside
+    its range. Robots without a healthy range (HalfCheetah, Swimmer) never count as down."""
+    import mujoco
+
+    base = env.unwrapped
+    qpos = base.data.qpos
+    free = base.model.njnt > 0 and base.model.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE
+    if free:
+        _, qx, qy, _ = qpos[3:7]  # the torso's orientation, w x y z
+        if 1.0 - 2.0 * (qx * qx + qy * qy) < 0.0:  # the z entry of its rotated up axis
+            return True
+    if getattr(base, "is_healthy", True):
+        return False
+    top = getattr(base, "_healthy_z_range", (0.0, np.inf))[1]
+    return not (qpos[2] if free else qpos[1]) > top  # planar robots: qpos = x, z, angle, ...
+
+
 def motion(points: np.ndarray, dt: float, fell: bool, moving: float = 0.5) -> tuple[str, float]:
     """What one rollout did, from its positions (T+1 rows: x for a planar robot, x-y otherwise)
     `dt` seconds apart: its mean speed, signed along x for a planar robot and over the ground
-    for an x-y one ((last - first) / time), and a label: "fallen" if it left its healthy range
-    at any step, whatever its speed; else "forward" / "backward" (planar, beyond `moving` m/s),
+    for an x-y one ((last - first) / time), and a label: "fallen" if it was down (`fallen`) at
+    any step, whatever its speed; else "forward" / "backward" (planar, beyond `moving` m/s),
     "moving" (x-y, faster than `moving`) or "standing"."""
     points = np.asarray(points, dtype=np.float64).reshape(len(points), -1)
     shift = points[-1] - points[0]

@@ -95,6 +95,33 @@ def test_motion_labels_hand_made_trajectories():
     assert motion(there_and_back, dt, fell=False) == ("standing", pytest.approx(0.0))
 
 
+def test_fallen_on_hand_set_states():
+    from skills.metrics import fallen
+
+    def down(name: str, height: float, quat=(1.0, 0.0, 0.0, 0.0), **kwargs) -> bool:
+        env = make_env(name, seed=0, **kwargs)
+        env.reset(seed=0)
+        base = env.unwrapped
+        qpos, qvel = base.init_qpos.copy(), base.init_qvel.copy()
+        if name.startswith(("Ant", "Humanoid")):
+            qpos[2], qpos[3:7] = height, quat
+        else:
+            qpos[1] = height
+        base.set_state(qpos, qvel)
+        return fallen(env)
+
+    flipped = (0.0, 1.0, 0.0, 0.0)  # half a turn about x: the torso's up axis points down
+    tilted = (np.cos(np.pi / 6), np.sin(np.pi / 6), 0.0, 0.0)  # 60 degrees: not upside down
+    assert not down("Ant-v5", 0.6)
+    assert not down("Ant-v5", 1.3)  # a bounce over the healthy range's 1 m top
+    assert down("Ant-v5", 0.27, flipped)  # on its back, inside the healthy range
+    assert not down("Ant-v5", 0.5, tilted)
+    assert down("Ant-v5", 0.1)  # below the range
+    assert not down("Humanoid-v5", 1.4) and down("Humanoid-v5", 0.8)
+    assert not down("Hopper-v5", 1.25) and down("Hopper-v5", 0.5)
+    assert not down("HalfCheetah-v5", 0.0)  # no healthy range: never down
+
+
 def test_merged_table_keeps_other_runs_and_replaces_a_rerun(tmp_path):
     import sys
 
