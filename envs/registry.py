@@ -127,6 +127,21 @@ def quiet_model_warnings() -> Iterator[None]:
         mujoco.set_mju_user_warning(previous)
 
 
+def has_free_root(env: gym.Env) -> bool:
+    """Whether env's robot has a free-floating torso (its first joint free: Ant, Humanoid)."""
+    import mujoco
+
+    model = getattr(env.unwrapped, "model", None)
+    return model is not None and model.njnt > 0 and model.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE
+
+
+def up_z(qpos: np.ndarray) -> float:
+    """The z component of a free torso's up axis, from its unit quaternion qpos[3:7] (w, x, y,
+    z): below 0 the robot lies on its back."""
+    _, x, y, _ = qpos[3:7]
+    return float(1.0 - 2.0 * (x * x + y * y))
+
+
 class EndWhenFlipped(gym.Wrapper):
     """Ends the episode (as terminated) once the torso's up axis points below the horizontal: a
     robot with a free-floating torso on its back. Ant-v5's own health test is the torso's height,
@@ -135,23 +150,15 @@ class EndWhenFlipped(gym.Wrapper):
 
     def __init__(self, env: gym.Env):
         super().__init__(env)
-        import mujoco
-
-        model = getattr(env.unwrapped, "model", None)
-        if model is None or model.njnt == 0 or model.jnt_type[0] != mujoco.mjtJoint.mjJNT_FREE:
+        if not has_free_root(env):
             name = env.spec.id if env.spec else type(env.unwrapped).__name__
             raise UnknownEnvError(f"env {name} has no free-floating torso to turn over: "
                                   "terminate_when_flipped is for Ant and Humanoid")
         self._qpos = env.unwrapped.data.qpos
 
-    def up_z(self) -> float:
-        """The z component of the torso's up axis, from its unit quaternion (w, x, y, z)."""
-        _, x, y, _ = self._qpos[3:7]
-        return float(1.0 - 2.0 * (x * x + y * y))
-
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        if self.up_z() < 0.0:
+        if up_z(self._qpos) < 0.0:
             terminated = True
         return obs, reward, terminated, truncated, info
 

@@ -52,15 +52,12 @@ def fallen(env: gym.Env) -> bool:
     1 m, which a hopping ant clears); and, for a robot whose root is a free joint (Ant, Humanoid),
     a torso upside down, its up axis below the horizontal: a flipped ant lies at ~0.27 m, inside
     its range. Robots without a healthy range (HalfCheetah, Swimmer) never count as down."""
-    import mujoco
+    from envs.registry import has_free_root, up_z
 
     base = env.unwrapped
-    qpos = base.data.qpos
-    free = base.model.njnt > 0 and base.model.jnt_type[0] == mujoco.mjtJoint.mjJNT_FREE
-    if free:
-        _, qx, qy, _ = qpos[3:7]  # the torso's orientation, w x y z
-        if 1.0 - 2.0 * (qx * qx + qy * qy) < 0.0:  # the z entry of its rotated up axis
-            return True
+    qpos, free = base.data.qpos, has_free_root(env)
+    if free and up_z(qpos) < 0.0:
+        return True
     if getattr(base, "is_healthy", True):
         return False
     top = getattr(base, "_healthy_z_range", (0.0, np.inf))[1]

@@ -98,8 +98,8 @@ def test_motion_labels_hand_made_trajectories():
 def test_fallen_on_hand_set_states():
     from skills.metrics import fallen
 
-    def down(name: str, height: float, quat=(1.0, 0.0, 0.0, 0.0), **kwargs) -> bool:
-        env = make_env(name, seed=0, **kwargs)
+    def down(name: str, height: float, quat=(1.0, 0.0, 0.0, 0.0)) -> bool:
+        env = make_env(name, seed=0)
         env.reset(seed=0)
         base = env.unwrapped
         qpos, qvel = base.init_qpos.copy(), base.init_qvel.copy()
