@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -212,6 +213,37 @@ def check_address(address: str, timeout: float = 5.0) -> None:
         raise ConfigError(f"--address {address}: no Ray cluster reachable there ({e.strerror or e}); "
                           "start one with `ray start --head`, or leave --address out to run "
                           "on this machine") from None
+    # A port that accepts connections may still not be a head node's GCS (a gRPC server): Ray
+    # would then retry for minutes, logging as it goes, before it gives up.
+    import grpc
+
+    channel = grpc.insecure_channel(f"{host}:{port}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        raise ConfigError(f"--address {address}: something listens there, but not a Ray cluster's "
+                          f"head (no gRPC answer in {timeout:g} s); give the head node's address "
+                          "(`ray status` on it prints it), or leave --address out to run on this "
+                          "machine") from None
+    finally:
+        channel.close()
+
+
+def root_cause(e: BaseException) -> str:
+    """The first sentence of the innermost error that `e` was raised from. Ray's "Failed to
+    connect to GCS" carries its cause as a traceback in the message: its last line is the error."""
+    while e.__cause__ is not None:
+        e = e.__cause__
+    lines = str(e).strip().splitlines() or [type(e).__name__]
+    last = re.sub(r"^[\w.]+(Error|Exception): ", "", lines[-1])
+    return last.split(". ")[0].rstrip(".")
+
+
+def join_hint(cause: str) -> str:
+    if "auth" in cause.lower():
+        return ("the cluster uses token authentication: run with RAY_AUTH_MODE=token and its token "
+                "in ~/.ray/auth_token or RAY_AUTH_TOKEN")
+    return "give the head node's address (`ray status` on it prints it), or leave --address out"
 
 
 def start_ray(address: str | None) -> None:
@@ -219,7 +251,11 @@ def start_ray(address: str | None) -> None:
 
     common = dict(log_to_driver=False, configure_logging=False)
     if address:
-        ray.init(address=address, **common)
+        try:
+            ray.init(address=address, **common)
+        except ConnectionError as e:  # a gRPC server that is not a Ray head, or one that refused us
+            raise ConfigError(f"--address {address}: Ray could not join the cluster "
+                              f"({root_cause(e)}); {join_hint(root_cause(e))}") from None
         return
     # Embedded: no dashboard to serve, and a small object store (trials return a dict of
     # metrics; the default takes 30% of memory, and /dev/shm is small in containers).
@@ -263,7 +299,9 @@ def run_sweep(command: str, trials: list[Trial], out: str | Path, *, address: st
 
     from cli.configs import to_json
 
-    out = Path(out)
+    # Absolute: a trial runs in a Ray worker whose working directory is the one its node's Ray
+    # was started in, not the driver's (on a cluster, DIR must be storage every node shares).
+    out = Path(out).resolve()
     if address:
         check_address(address)
     write_spec(out, command, trials)

@@ -143,3 +143,18 @@ def test_merged_table_keeps_other_runs_and_replaces_a_rerun(tmp_path):
     # Without merging, the table is the given runs only.
     write_readme(readme, "robots", head + "| Ant | a-s0 | 0.5 |\n")
     assert readme.read_text().count("| Hopper") == 0
+
+
+def test_random_baseline_runs_whole_episodes_when_skills_end_at_a_flip():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import random_coverage
+    from robots import baseline_options
+
+    options = {"terminate_when_unhealthy": False, "terminate_when_flipped": True}
+    cut = random_coverage("Ant-v5", 3, 0, **options)
+    whole = random_coverage("Ant-v5", 3, 0, terminate_when_unhealthy=False)
+    # A random ant tumbles over within a few hundred steps: cut there, it covers less.
+    assert cut < whole
+    assert random_coverage("Ant-v5", 3, 0, **baseline_options(options)) == whole

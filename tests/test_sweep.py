@@ -104,6 +104,41 @@ def test_an_unreachable_cluster_is_one_line_and_exit_2(tmp_path, capsys):
     assert code == 2 and "no Ray cluster reachable there" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_port_that_is_not_a_ray_head_is_one_line_and_exit_2(tmp_path, capsys):
+    with socket.socket() as s:  # accepts connections and never answers, as a stray service does
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        code = main(["sweep", *PENDULUM, "--total-steps", "300", "--out", str(tmp_path / "s"),
+                     "--address", f"127.0.0.1:{s.getsockname()[1]}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "not a Ray cluster's head" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_sweep_on_a_running_cluster_writes_its_trials_under_out(tmp_path, monkeypatch):
+    """A head started elsewhere (`ray start --head` in another directory): the trials' run dirs
+    are --out's, not relative to the directory the cluster's workers run in."""
+    import ray
+
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # the head and the sweep alike
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    head = tmp_path / "head"
+    head.mkdir()
+    subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--num-cpus=1",
+                    "--include-dashboard=false"], cwd=head, check=True, capture_output=True, timeout=120)
+    try:
+        monkeypatch.chdir(tmp_path)
+        code = main(["sweep", *PENDULUM, "--total-steps", "300", "--eval-every", "300",
+                     "--eval-episodes", "1", "--seeds", "0", "--out", "s", "--address", f"127.0.0.1:{port}"])
+    finally:
+        ray.shutdown()
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, timeout=120)
+    assert code == 0
+    assert (tmp_path / "s" / "s0" / "metrics.csv").exists() and not (head / "s").exists()
+
+
 def test_a_killed_sweep_resumes_with_every_step_logged_once(tmp_path):
     out = tmp_path / "sweep"
     args = [*PENDULUM, "--total-steps", "2400", "--checkpoint-every", "300", "--eval-every", "300",
