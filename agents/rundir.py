@@ -34,6 +34,7 @@ def hold_run_dir(run_dir: str | Path) -> Iterator[None]:
         yield
         return
     run_dir = Path(run_dir)
+    new = not run_dir.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         f = open(run_dir / LOCK, "a+")
@@ -55,6 +56,10 @@ def hold_run_dir(run_dir: str | Path) -> Iterator[None]:
         try:
             yield
         finally:
+            # A run refused before it wrote anything (a bad option, say) leaves no dir behind.
+            if new and [p.name for p in run_dir.iterdir()] == [LOCK]:
+                (run_dir / LOCK).unlink()
+                run_dir.rmdir()
             fcntl.flock(f, fcntl.LOCK_UN)
 
 

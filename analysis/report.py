@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -176,9 +177,13 @@ def analyze(dirs: list[str | Path], out: str | Path, metrics: list[str] | None =
     for d in dirs:
         if not Path(d).is_dir():
             raise RunDirError(f"{d} is not a directory")
-    df = load_runs(dirs)
-    if df.empty:
+    with warnings.catch_warnings(record=True) as skipped:
+        warnings.simplefilter("always")
+        df = load_runs(dirs)
+    if df.empty:  # the error says it all; the skipped dirs' warnings would only repeat it
         raise RunDirError(f"no runs found in {', '.join(map(str, dirs))}")
+    for w in skipped:
+        warnings.warn(w.message, w.category, stacklevel=2)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     labels = {name: label for d in dirs for name, label in sweep_labels(d).items()}

@@ -177,11 +177,15 @@ def make_env(name: str, seed: int | None = None, render_mode: str | None = None,
     try:
         with quiet_model_warnings():
             env = gym.make(name, render_mode=render_mode, **kwargs)
-    except TypeError as e:
-        if "unexpected keyword argument" not in str(e):
+    except (TypeError, ValueError, AssertionError) as e:
+        if "unexpected keyword argument" in str(e):
+            given = ", ".join(k for k in kwargs if f"'{k}'" in str(e)) or ", ".join(kwargs)
+            raise UnknownEnvError(f"env {name} has no option {given}") from None
+        if not kwargs:
             raise
-        given = ", ".join(k for k in kwargs if f"'{k}'" in str(e)) or ", ".join(kwargs)
-        raise UnknownEnvError(f"env {name} has no option {given}") from None
+        # An option of the wrong type or out of range, e.g. {"max_episode_steps": "200"} or
+        # {"frame_skip": -3} from a config file: the env's own check, as one line.
+        raise UnknownEnvError(f"env {name} rejected its options {kwargs}: {e}") from None
     if flipped:
         env = EndWhenFlipped(env)
     if isinstance(env.action_space, gym.spaces.Box):

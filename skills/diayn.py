@@ -105,6 +105,17 @@ def entropy_of_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
     return -(log_probs.exp() * log_probs).sum(-1).mean()
 
 
+def checked_feature(env: gym.Env, name: str | None) -> Callable[[], np.ndarray] | None:
+    """envs.registry.state_feature, with a name `env` does not expose as a ConfigError (one line
+    for the user)."""
+    from envs.registry import UnknownFeatureError, state_feature
+
+    try:
+        return state_feature(env, name)
+    except UnknownFeatureError as e:
+        raise ConfigError(str(e)) from None
+
+
 def append_skill(obs: torch.Tensor, skill: torch.Tensor, n_skills: int) -> torch.Tensor:
     """[obs, one_hot(z)]: the skill-conditioned policy's input."""
     return torch.cat([obs, F.one_hot(skill, n_skills).to(obs.dtype)], dim=-1)
@@ -149,12 +160,7 @@ class DIAYN:
     @staticmethod
     def features(cfg: DIAYNConfig, env: gym.Env) -> Callable[[], np.ndarray] | None:
         """What the discriminator sees of `env`'s current state; None: the observation."""
-        from envs.registry import UnknownFeatureError, state_feature
-
-        try:
-            return state_feature(env, cfg.feature)
-        except UnknownFeatureError as e:
-            raise ConfigError(str(e)) from None
+        return checked_feature(env, cfg.feature)
 
     @staticmethod
     def policy_env(cfg: DIAYNConfig, env: gym.Env) -> gym.Env:

@@ -69,6 +69,12 @@ def test_unknown_metric_lists_the_ones_there_are(runs, tmp_path):
     assert "eval/return" in proc.stderr
 
 
+def test_analyze_of_a_dir_without_runs_is_one_line(tmp_path):
+    proc = _cli("analyze", str(tmp_path))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "no runs found in" in proc.stderr
+
+
 def test_visualize_without_checkpoint_is_one_line(runs, tmp_path):
     run = tmp_path / "copy"
     run.mkdir()

@@ -78,6 +78,11 @@ def test_env_options_reach_the_env_and_a_wrong_one_is_one_line_and_exit_2(tmp_pa
     config.write_text(json.dumps({"env": "PointMass-v0", "env_options": [200]}))
     code = main(["pretrain", "--config", str(config), "--run-dir", str(tmp_path / "r"), "--no-progress"])
     assert code == 2 and "env_options must be a JSON object" in capsys.readouterr().err
+    config.write_text(json.dumps({"env": "Hopper-v5", "env_options": {"max_episode_steps": "200"}}))
+    code = main(["pretrain", "--config", str(config), "--run-dir", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "env Hopper-v5 rejected its options {'max_episode_steps': '200'}" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
 
 
 def test_motion_labels_hand_made_trajectories():
