@@ -212,6 +212,11 @@ def run_command(args: argparse.Namespace) -> None:
     if args.command == "visualize":
         from cli.commands import visualize
 
+        # Under 16 pixels imageio-ffmpeg would pad frames up to its 16-pixel macroblock anyway.
+        for flag, value, least in (("--steps", args.steps, 1), ("--size", args.size, 16),
+                                   ("--seed", args.seed, 0)):
+            if value is not None and value < least:
+                raise ConfigError(f"{flag} must be >= {least} (got {value})")
         visualize(args.run_dir, steps=args.steps, size=args.size, gif=args.gif, seed=args.seed,
                   progress=not args.no_progress)
         return

@@ -75,6 +75,13 @@ def test_analyze_of_a_dir_without_runs_is_one_line(tmp_path):
     assert "no runs found in" in proc.stderr
 
 
+@pytest.mark.parametrize("flag, value", [("--steps", "0"), ("--size", "4"), ("--seed", "-1")])
+def test_visualize_refuses_a_flag_out_of_range_in_one_line(tmp_path, capsys, flag, value):
+    assert main(["visualize", "--run-dir", str(tmp_path), flag, value]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} must be >= " in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_visualize_without_checkpoint_is_one_line(runs, tmp_path):
     run = tmp_path / "copy"
     run.mkdir()
