@@ -141,6 +141,7 @@ class DIAYN:
         self.skill_dim = cfg.n_skills  # the one-hot appended to the observation
         self.skill_steps = cfg.skill_steps
         self.feature_fn = feature_fn
+        self.feature_dim = feature_dim
         self.device = torch.device(device)
         self.discriminator = mlp(feature_dim, cfg.hidden, cfg.n_skills).to(self.device)
         # Fused Adam, as SAC's: foreach Adam was a quarter of the discriminator's step here.

@@ -24,8 +24,10 @@ from skills.metrics import SkillRollout, rollout_skill, skill_metrics
 
 class SkillLibrary:
     def __init__(self, agent: SAC, method: Any, env_name: str, seed: int = 0,
-                 env_kwargs: dict | None = None):
+                 env_kwargs: dict | None = None, obs_dim: int | None = None):
         self.agent = agent
+        self.obs_dim = obs_dim
+        """entries of the observation the skills act on (`observed`); None: not checked"""
         self.method = method
         """the skill method (skills/registry.py): its condition, features and q(z | f(s))"""
         self.env_name = env_name
@@ -51,7 +53,8 @@ class SkillLibrary:
         env.close()
         agent.load_state_dict(state["agent"])
         method.load_state_dict(state["plugin"])
-        return cls(agent, method, cfg.env, seed=cfg.seed, env_kwargs=cfg.env_kwargs)
+        return cls(agent, method, cfg.env, seed=cfg.seed, env_kwargs=cfg.env_kwargs,
+                   obs_dim=env.observation_space.shape[0])
 
     @property
     def continuous_dim(self) -> int:
@@ -76,7 +79,11 @@ class SkillLibrary:
         """The action of skill z in state `obs`: the observation of an env as `observed` makes
         it (the robot's own, with any feature the skills see appended), without the skill."""
         self._check_skill(z)
-        return self.agent.act(self.method.condition(np.asarray(obs, np.float32), z), deterministic)
+        obs = np.asarray(obs, np.float32)
+        if self.obs_dim is not None and obs.shape != (self.obs_dim,):
+            raise ValueError(f"an observation of shape {obs.shape}: these skills act on {self.obs_dim} "
+                             f"entries, an observation of {self.env_name} as `observed` makes it")
+        return self.agent.act(self.method.condition(obs, z), deterministic)
 
     def observed(self, env: gym.Env) -> gym.Env:
         """`env` (of the skills' robot) as the skills see it: with the feature appended that
@@ -165,8 +172,10 @@ class SkillLibrary:
         paper's imitation, Sec. 4.2.3). `features` is (T, feature_dim): what the discriminator
         sees of each state, e.g. `rollout.features` or observations when it sees all of s."""
         features = np.asarray(features, dtype=np.float32)
-        if features.ndim != 2:
-            raise ValueError(f"infer_skill wants a (T, feature_dim) array, got shape {features.shape}")
+        want = getattr(self.method, "feature_dim", None)
+        if features.ndim != 2 or (want is not None and features.shape[1] != want):
+            raise ValueError(f"infer_skill wants a (T, {want or 'feature_dim'}) array of what the "
+                             f"discriminator sees of each state, got shape {features.shape}")
         return int(self._predict(features).sum(0).argmax())
 
     def _predict(self, features: np.ndarray) -> np.ndarray:

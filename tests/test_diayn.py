@@ -206,8 +206,12 @@ def test_infer_skill_recovers_the_skill_of_a_rollout(pointmass_skills):
     for a, b in zip(far, far[1:] + far[:1]):
         assert lib.infer_skill(np.concatenate([rolls[a][-20:], rolls[b][-80:]])) == b
         assert lib.infer_skill(np.concatenate([rolls[a][-80:], rolls[b][-20:]])) == a
-    with pytest.raises(ValueError, match="T, feature_dim"):
-        lib.infer_skill(np.zeros(4))
+    width = rolls[0].shape[1]
+    for wrong in (np.zeros(width), np.zeros((5, width + 3))):
+        with pytest.raises(ValueError, match=rf"wants a \(T, {width}\) array"):
+            lib.infer_skill(wrong)
+    with pytest.raises(ValueError, match=f"these skills act on {lib.obs_dim} entries"):
+        lib.act(np.zeros(lib.obs_dim - 1), 0)
 
 
 def test_skill_library_acts_as_the_policy_did(tmp_path):
