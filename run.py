@@ -19,7 +19,12 @@ from agents.config import ConfigError  # noqa: E402
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one line on stderr (and exit 2, as argparse does)."""
+    """argparse, but a bad flag is one line on stderr (and exit 2, as argparse does), and a flag
+    is never taken for a longer one it begins (argparse would read finetune's `--skill 3` as
+    `--skills-from 3`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")

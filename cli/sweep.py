@@ -304,6 +304,9 @@ def run_sweep(command: str, trials: list[Trial], out: str | Path, *, address: st
     out = Path(out).resolve()
     if address:
         check_address(address)
+    elif cpus_per_run > (os.cpu_count() or 1):  # Ray would hold every trial, waiting forever
+        raise ConfigError(f"--cpus-per-run {cpus_per_run} is more than this machine's "
+                          f"{os.cpu_count()} cores: no trial could start")
     write_spec(out, command, trials)
     statuses: dict[str, dict] = {}
     todo = []
@@ -323,7 +326,11 @@ def run_sweep(command: str, trials: list[Trial], out: str | Path, *, address: st
         old_term = signal.signal(signal.SIGTERM, _interrupt)
         running: dict[Any, Trial] = {}
         try:
-            capacity = max(1, int(ray.cluster_resources().get("CPU", 1)) // cpus_per_run)
+            cores = int(ray.cluster_resources().get("CPU", 1))
+            if cpus_per_run > cores:
+                print(f"sweep: the cluster has {cores} cores now, under --cpus-per-run "
+                      f"{cpus_per_run}: the trials wait for nodes to join", flush=True)
+            capacity = max(1, cores // cpus_per_run)
             limit = max_concurrent or capacity
             remote = ray.remote(num_cpus=cpus_per_run, max_retries=0)(run_trial)
             # Redrawn every second on a terminal; in a log file, once per finished trial.

@@ -126,6 +126,15 @@ def test_bad_flag_is_one_line(tmp_path):
     _one_line_error(_run_cli("train", "--total-stepz", "5", "--run-dir", str(tmp_path)), "--total-stepz")
 
 
+def test_a_flag_is_never_read_as_a_longer_one_it_begins(capsys):
+    from run import main
+
+    # finetune has --skills-from and no --skill: argparse would take one for the other.
+    with pytest.raises(SystemExit) as e:
+        main(["finetune", "--skills-from", "runs/a", "--task", "Hopper-v5", "--skill", "3"])
+    assert e.value.code == 2 and "unrecognized arguments: --skill 3" in capsys.readouterr().err
+
+
 def test_resume_of_a_dir_that_is_not_a_run(tmp_path):
     _one_line_error(_run_cli("train", "--resume", "--run-dir", str(tmp_path)), "not a softskills run")
 

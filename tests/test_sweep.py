@@ -84,6 +84,7 @@ def test_every_grid_point_and_seed_is_one_trial_with_a_unique_name():
     (["--seed", "3"], "--seed is set per trial in a sweep: use --seeds"),
     (["--seeds", "1", "1"], "--seeds repeats a seed"),
     (["--address", "nonsense"], "--address nonsense is not HOST:PORT"),
+    (["--cpus-per-run", str((os.cpu_count() or 1) + 1)], "cores: no trial could start"),
 ])
 def test_bad_sweep_input_is_one_line_and_exit_2_before_ray_starts(tmp_path, capsys, args, says):
     import ray
