@@ -302,11 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     from agents.loop import DivergedError
     from analysis.runs import MetricNotFoundError
     from analysis.video import RenderingUnavailable
-    from envs.registry import RobotMismatchError, UnknownEnvError
+    from envs.registry import RobotMismatchError, UnknownEnvError, UnknownFeatureError
 
     try:
         rc = run_command(args)
-    except (CheckpointError, ConfigError, UnknownEnvError, MetricNotFoundError,
+    except (CheckpointError, ConfigError, UnknownEnvError, UnknownFeatureError, MetricNotFoundError,
             RenderingUnavailable, RobotMismatchError) as e:
         print(f"run.py {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -169,6 +169,7 @@ class DIAYN:
         the observation leaves it out (and cfg.observe_feature)."""
         from envs.registry import observe_feature
 
+        checked_feature(env, cfg.feature)  # a name the env does not expose: one line
         return observe_feature(env, cfg.feature) if cfg.observe_feature else env
 
     def feature_for(self, env: gym.Env) -> Callable[[], np.ndarray] | None:

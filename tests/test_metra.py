@@ -187,17 +187,6 @@ def test_flags_of_one_config_are_checked_together_in_any_order(capsys):
     assert "--skills must be at least 2" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("method", ["metra", "lsd"])
-def test_a_feature_the_env_does_not_expose_is_one_line_and_exit_2(method, tmp_path, capsys):
-    from run import main
-
-    run = tmp_path / "r"
-    assert main(["pretrain", "--method", method, "--feature", "bogus", "--run-dir", str(run)]) == 2
-    err = capsys.readouterr().err
-    assert "env PointMass-v0 exposes no feature 'bogus'" in err and len(err.strip().splitlines()) == 1
-    assert not run.exists()
-
-
 def test_standardized_phi_is_blind_to_the_scale_and_offset_of_each_observation_entry():
     """With `standardize`, phi fitted on its first batch sees (x - mean) / std: rescaling and
     shifting an entry of the observation (metres to millimetres, a joint's zero) changes

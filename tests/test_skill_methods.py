@@ -6,6 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from agents.buffer import Batch
@@ -115,3 +116,17 @@ def test_buffer_batches_and_networks_live_on_the_configs_device(tmp_path, monkey
     want = torch.device(cfg.device)
     assert seen["buffer"] == want and seen["batch"] == {want}
     assert seen["networks"] == {want} and seen["plugin"] == {want}
+
+
+@pytest.mark.parametrize("method, env, feature", [("metra", "PointMass-v0", "bogus"),
+                                                  ("lsd", "PointMass-v0", "bogus"),
+                                                  ("diayn", "Hopper-v5", "xy")])
+def test_a_feature_the_env_does_not_expose_is_one_line_and_exit_2(method, env, feature, tmp_path, capsys):
+    from run import main
+
+    run = tmp_path / "r"
+    assert main(["pretrain", "--method", method, "--env", env, "--feature", feature,
+                 "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert f"env {env} exposes no feature {feature!r}" in err and len(err.strip().splitlines()) == 1
+    assert not run.exists()
