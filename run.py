@@ -296,18 +296,25 @@ def sweep(args: argparse.Namespace) -> int:
     return int(any(s["status"] == "failed" for s in statuses.values()))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def user_errors() -> tuple[type[Exception], ...]:
+    """What a user's input can raise (a bad option, a dir that is not a run, a corrupt
+    checkpoint, an unknown env or metric): one line and exit 2, here and in benchmarks/."""
     from agents.checkpoint import CheckpointError
-    from agents.loop import DivergedError
     from analysis.runs import MetricNotFoundError
     from analysis.video import RenderingUnavailable
     from envs.registry import RobotMismatchError, UnknownEnvError, UnknownFeatureError
 
+    return (CheckpointError, ConfigError, UnknownEnvError, UnknownFeatureError, MetricNotFoundError,
+            RenderingUnavailable, RobotMismatchError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from agents.loop import DivergedError
+
     try:
         rc = run_command(args)
-    except (CheckpointError, ConfigError, UnknownEnvError, UnknownFeatureError, MetricNotFoundError,
-            RenderingUnavailable, RobotMismatchError) as e:
+    except user_errors() as e:
         print(f"run.py {args.command}: error: {e}", file=sys.stderr)
         return 2
     except DivergedError as e:

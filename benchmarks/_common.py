@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import pandas as pd  # noqa: E402
+
+
+def main_or_exit(main: Callable[[], object]) -> None:
+    """A script's main, with what a user can get wrong (a dir that is not a run of the right
+    kind, a corrupt checkpoint, ...) as one line and exit 2, as run.py has it."""
+    from run import user_errors
+
+    try:
+        main()
+    except user_errors() as e:
+        print(f"{Path(sys.argv[0]).name}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def run(args: list[str]) -> None:

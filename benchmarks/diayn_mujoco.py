@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import random_coverage, run
+from _common import main_or_exit, random_coverage, run
 
 
 def main() -> None:
@@ -94,4 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main)

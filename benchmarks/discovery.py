@@ -31,7 +31,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import random_coverage, write_readme  # noqa: E402
+from _common import main_or_exit, random_coverage, write_readme  # noqa: E402
 from goals import goal_success  # noqa: E402
 
 ROBOTS = {"ant": "Ant-v5", "cheetah": "HalfCheetah-v5"}
@@ -120,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main)

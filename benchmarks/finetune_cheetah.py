@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from _common import finished, metrics, run
+from _common import finished, main_or_exit, metrics, run
 
 
 def main() -> None:
@@ -67,4 +67,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main)

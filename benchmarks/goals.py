@@ -19,6 +19,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import main_or_exit  # noqa: E402
 
 
 def goal_observation(lib, env, xy: np.ndarray, seed: int) -> np.ndarray:
@@ -70,4 +71,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
-from _common import run  # noqa: E402
+from _common import main_or_exit, run  # noqa: E402
 
 EXPERT_TASKS = ("HalfCheetah-v5", "HalfCheetahBackward-v0")
 
@@ -98,4 +98,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main)

@@ -32,7 +32,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import random_coverage, write_readme  # noqa: E402
+from _common import main_or_exit, random_coverage, write_readme  # noqa: E402
 
 # What `run.py visualize` leaves in a run's media/ that the table points to.
 MEDIA = ("skills_grid.mp4", "trajectories.png")
@@ -131,4 +131,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main_or_exit(main)

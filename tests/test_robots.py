@@ -163,3 +163,13 @@ def test_random_baseline_runs_whole_episodes_when_skills_end_at_a_flip():
     # A random ant tumbles over within a few hundred steps: cut there, it covers less.
     assert cut < whole
     assert random_coverage("Ant-v5", 3, 0, **baseline_options(options)) == whole
+
+
+def test_a_benchmark_given_a_dir_that_is_not_a_run_says_so_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "robots.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"robots.py: error: {tmp_path} is not a softskills run")
