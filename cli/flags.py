@@ -115,7 +115,7 @@ def _walk(cls: type, default: Any, prefix: tuple[str, ...], flags: dict[str, Fla
 def add_flags(parser: argparse.ArgumentParser, flags: dict[str, Flag]) -> None:
     for flag in flags.values():
         tp, default = _inner(flag.tp), flag.default
-        shown = "" if default is None else f" (default: {_show(default)})"
+        shown = "" if default in (None, "") else f" (default: {_show(default)})"
         kw: dict[str, Any] = {"default": argparse.SUPPRESS, "dest": flag.name}
         if tp is bool:
             # A switch: --name turns on what is off by default, --no-name turns off what is on.
