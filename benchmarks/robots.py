@@ -2,7 +2,9 @@
 
 For each run dir given (a `run.py pretrain` run, e.g. from `configs/skills_<robot>.json`): the
 held-out discriminator accuracy of its final skills over --episodes fresh rollouts of each (5;
-the single rollout per skill that training logs swings by 0.1-0.2 between evaluations), the
+the single rollout per skill that training logs swings by 0.1-0.2 between evaluations), as the
+DIAYN authors' videos run them, on the policy's mean action, and beside it with actions sampled
+as in training (an ant's gait can live in the sampling: its mean action may not walk), the
 coverage of 1 m cells by one deterministic rollout of each skill against a uniformly random
 policy's over as many episodes, the wall time of its training, and, from those rollouts, each
 skill's mean speed along x (planar robots) or over the ground (x-y robots), counted as
@@ -81,6 +83,8 @@ def robot_row(run_dir: Path, moving: float, seed: int, episodes: int) -> dict:
     return {
         "robot": cfg.env, "run": run_dir.name, "skills": len(skills),
         "accuracy": lib.evaluate(episodes, seed + 1000).get("eval/disc_accuracy", float("nan")),
+        "accuracy_stochastic": lib.evaluate(episodes, seed + 1000, deterministic=False).get(
+            "eval/disc_accuracy", float("nan")),
         "coverage": coverage(np.concatenate([r["points"] for r in runs])),
         "random": random_coverage(cfg.env, len(skills), seed, **baseline_options(cfg.env_kwargs)),
         "forward": count["forward"] if planar else None,
@@ -105,7 +109,8 @@ def table(rows: list[dict]) -> str:
         else:
             what = f"{r['moving']} moving"
         what += f", {r['standing']} standing, {r['fallen']} fallen"
-        lines.append(f"| {r['robot']} | {r['run']} | {r['steps']} | {r['skills']} | {r['accuracy']:.3f} | "
+        lines.append(f"| {r['robot']} | {r['run']} | {r['steps']} | {r['skills']} | {r['accuracy']:.3f} "
+                     f"({r['accuracy_stochastic']:.3f} sampled) | "
                      f"{r['coverage']} ({r['coverage'] / max(r['random'], 1):.1f}x) | {what} | "
                      f"{r['fastest']:.2f} | {r['hours']:.1f} h | "
                      f"{', '.join(r['media']) or 'not made: run.py visualize --run-dir RUN'} |")

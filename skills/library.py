@@ -117,14 +117,15 @@ class SkillLibrary:
         return rollout_skill(env, policy, z, feature_fn, position_fn(env), self.method.predict,
                              max_steps=steps, seed=seed, frames=frames)
 
-    def evaluate(self, episodes: int = 5, seed: int = 0) -> dict[str, float]:
+    def evaluate(self, episodes: int = 5, seed: int = 0, deterministic: bool = True) -> dict[str, float]:
         """Pretraining's evaluation metrics (`skills.metrics.skill_metrics`: held-out accuracy,
-        log q(z|s), coverage, travel) over `episodes` fresh deterministic rollouts of every shown
-        skill, each from its own start (reset seeds seed, seed + 1, ...): a single rollout per
-        skill, as an evaluation during training makes, swings with its start state."""
+        log q(z|s), coverage, travel) over `episodes` fresh rollouts of every shown skill, each
+        from its own start (reset seeds seed, seed + 1, ...): a single rollout per skill, as an
+        evaluation during training makes, swings with its start state. Deterministic: on the
+        policy's mean action, as training evaluates; else with actions sampled as in training."""
         if episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {episodes}")
-        rollouts = rollout_all_skills(self.make_env(seed), lambda obs, z: self.act(obs, z),
+        rollouts = rollout_all_skills(self.make_env(seed), lambda obs, z: self.act(obs, z, deterministic),
                                       self.method, episodes, seed=seed)
         return skill_metrics(rollouts, self.n_skills)
 

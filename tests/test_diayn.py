@@ -287,5 +287,8 @@ def test_library_evaluate_pools_fresh_rollouts_of_every_skill(pointmass_skills):
     assert out["eval/disc_accuracy"] == pytest.approx(right / total)
     assert len(starts) == 12  # each rollout from its own start, not one start 3 times
     assert out["eval/disc_accuracy"] > 0.5  # 4 skills told apart well above chance (0.25)
+    # Actions sampled as in training: other paths, the same skills still told apart.
+    sampled = lib.evaluate(episodes=3, seed=5, deterministic=False)
+    assert sampled["eval/travel"] != out["eval/travel"] and sampled["eval/disc_accuracy"] > 0.5
     with pytest.raises(ValueError, match="episodes must be >= 1"):
         lib.evaluate(episodes=0)
