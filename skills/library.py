@@ -148,6 +148,8 @@ class SkillLibrary:
         if goal.shape != env.observation_space.shape:
             raise ValueError(f"goal_obs has shape {goal.shape}; the skills observe "
                              f"{env.observation_space.shape} (the env's observation as `observed` makes it)")
+        if not np.all(np.isfinite(goal)):
+            raise ValueError("goal_obs has NaN or infinite entries: no direction in phi leads there")
         phi_goal = embed(goal[None])[0]
         state: dict[str, Any] = {"t": 0, "z": self.shown_skills()[0]}
 

@@ -165,6 +165,8 @@ def test_continuous_metra_spreads_with_z_and_reaches_goals_zero_shot(tmp_path):
     assert sum(d < 1.0 for d in final) >= 3, final
     with pytest.raises(ValueError, match="goal_obs has shape \\(2,\\); the skills observe \\(4,\\)"):
         lib.reach(np.zeros(2))
+    with pytest.raises(ValueError, match="goal_obs has NaN or infinite entries"):
+        lib.reach(np.array([3.0, np.nan, 0.0, 0.0]))
     with pytest.raises(ValueError, match="a skill of this library is a vector z of 2"):
         lib.rollout(3)
 
