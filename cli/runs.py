@@ -89,6 +89,10 @@ def _run(cfg, run_dir: Path, resume: bool, make_plugin, init_agent, wrap_env, ma
     write_config(run_dir, to_json(cfg))
     loop = OffPolicyLoop(cfg.loop, env, agent, evaluate, run_dir, plugin=plugin)
     final = loop.run(resume=resume)
+    if resume and not final:  # the checkpoint was already at (or past) the budget
+        print(f"nothing to train: {run_dir} is at step {loop.step} of --total-steps "
+              f"{cfg.loop.total_steps}; pass a larger --total-steps to train on")
+        return final
     shown = ", ".join(f"{k} {v:.3g}" for k, v in final.items()
                       if k in ("eval/return", "eval/disc_accuracy", "eval/coverage"))
     print(f"done: {loop.step} steps; {shown}; run dir {run_dir}")
