@@ -120,8 +120,8 @@ def add_flags(parser: argparse.ArgumentParser, flags: dict[str, Flag]) -> None:
         if tp is bool:
             # A switch: --name turns on what is off by default, --no-name turns off what is on.
             opt = f"--no-{flag.name}" if default else f"--{flag.name}"
-            help = f"{flag.help} (on by default; this turns it off)" if default else flag.help
-            parser.add_argument(opt, action="store_const", const=not default, help=help.replace("%", "%%"),
+            text = f"{flag.help} (on by default; this turns it off)" if default else flag.help
+            parser.add_argument(opt, action="store_const", const=not default, help=text.replace("%", "%%"),
                                 **kw)
             continue
         if typing.get_origin(tp) is tuple:
