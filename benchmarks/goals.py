@@ -25,8 +25,10 @@ from _common import main_or_exit  # noqa: E402
 def goal_observation(lib, env, xy: np.ndarray, seed: int) -> np.ndarray:
     """The reset observation with the appended torso x-y set to `xy`."""
     if getattr(lib.method.cfg, "feature", None) != "xy":
-        raise SystemExit("goal states are built from the torso's x-y appended to the observation: "
-                         "these skills were trained without --feature xy")
+        from agents.config import ConfigError
+
+        raise ConfigError("goal states are built from the torso's x-y appended to the observation: "
+                          "these skills were trained without --feature xy")
     obs, _ = env.reset(seed=seed)
     goal = np.array(obs, dtype=np.float32)
     goal[-2:] = xy

@@ -173,3 +173,13 @@ def test_a_benchmark_given_a_dir_that_is_not_a_run_says_so_in_one_line(tmp_path)
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith(f"robots.py: error: {tmp_path} is not a softskills run")
+
+
+def test_goal_reaching_on_skills_without_the_position_is_one_line(pointmass_skills):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "goals.py"), str(pointmass_skills),
+                           "--goals", "1"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "trained without --feature xy" in proc.stderr
