@@ -314,5 +314,7 @@ def hides_feature(env: gym.Env, name: str | None) -> bool:
 
 def observe_feature(env: gym.Env, name: str | None) -> gym.Env:
     """`env` with feature `name` appended to its observation where the observation leaves it
-    out (hides_feature), else `env` itself."""
-    return FeatureInObservation(env, state_feature(env, name)) if hides_feature(env, name) else env
+    out (hides_feature), else `env` itself. A name `env` does not expose is an
+    UnknownFeatureError here, whether or not it would be appended."""
+    feature_fn = state_feature(env, name)
+    return FeatureInObservation(env, feature_fn) if hides_feature(env, name) else env

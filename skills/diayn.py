@@ -105,17 +105,6 @@ def entropy_of_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
     return -(log_probs.exp() * log_probs).sum(-1).mean()
 
 
-def checked_feature(env: gym.Env, name: str | None) -> Callable[[], np.ndarray] | None:
-    """envs.registry.state_feature, with a name `env` does not expose as a ConfigError (one line
-    for the user)."""
-    from envs.registry import UnknownFeatureError, state_feature
-
-    try:
-        return state_feature(env, name)
-    except UnknownFeatureError as e:
-        raise ConfigError(str(e)) from None
-
-
 def append_skill(obs: torch.Tensor, skill: torch.Tensor, n_skills: int) -> torch.Tensor:
     """[obs, one_hot(z)]: the skill-conditioned policy's input."""
     return torch.cat([obs, F.one_hot(skill, n_skills).to(obs.dtype)], dim=-1)
@@ -161,7 +150,12 @@ class DIAYN:
     @staticmethod
     def features(cfg: DIAYNConfig, env: gym.Env) -> Callable[[], np.ndarray] | None:
         """What the discriminator sees of `env`'s current state; None: the observation."""
-        return checked_feature(env, cfg.feature)
+        from envs.registry import UnknownFeatureError, state_feature
+
+        try:
+            return state_feature(env, cfg.feature)
+        except UnknownFeatureError as e:
+            raise ConfigError(str(e)) from None
 
     @staticmethod
     def policy_env(cfg: DIAYNConfig, env: gym.Env) -> gym.Env:
@@ -169,7 +163,6 @@ class DIAYN:
         the observation leaves it out (and cfg.observe_feature)."""
         from envs.registry import observe_feature
 
-        checked_feature(env, cfg.feature)  # a name the env does not expose: one line
         return observe_feature(env, cfg.feature) if cfg.observe_feature else env
 
     def feature_for(self, env: gym.Env) -> Callable[[], np.ndarray] | None:

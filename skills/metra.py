@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from agents.buffer import Batch
 from agents.config import check, layer_sizes, positive
 from agents.nets import mlp
-from skills.diayn import append_skill, checked_feature
+from skills.diayn import append_skill
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,6 @@ class DistanceSkills:
     def policy_env(cfg: DistanceSkillsConfig, env: gym.Env) -> gym.Env:
         from envs.registry import observe_feature
 
-        checked_feature(env, cfg.feature)  # a name the env does not expose: one line, not ignored
         return observe_feature(env, cfg.feature) if cfg.feature else env
 
     def feature_for(self, env: gym.Env) -> None:
