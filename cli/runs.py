@@ -70,7 +70,7 @@ def run_training(cfg: Any, run_dir: str | Path, resume: bool = False, *,
 
 def _run(cfg, run_dir: Path, resume: bool, make_plugin, init_agent, wrap_env, make_agent) -> dict:
     from agents.loop import OffPolicyLoop, evaluate_returns
-    from agents.rundir import write_config
+    from agents.rundir import read_config_dict, write_config
     from envs.registry import make_env
 
     setup_torch(cfg)
@@ -86,10 +86,14 @@ def _run(cfg, run_dir: Path, resume: bool, make_plugin, init_agent, wrap_env, ma
     agent = (make_agent or _agent(cfg))(obs_dim, env.action_space)
     if init_agent is not None:
         init_agent(agent)
+    saved = read_config_dict(run_dir) if resume else None
     write_config(run_dir, to_json(cfg))
     loop = OffPolicyLoop(cfg.loop, env, agent, evaluate, run_dir, plugin=plugin)
     final = loop.run(resume=resume)
     if resume and not final:  # the checkpoint was already at (or past) the budget
+        # Nothing was trained, so the run keeps the config that describes it: a smaller
+        # --total-steps than its step would otherwise become the budget it claims to have.
+        write_config(run_dir, saved)
         print(f"nothing to train: {run_dir} is at step {loop.step} of --total-steps "
               f"{cfg.loop.total_steps}; pass a larger --total-steps to train on")
         return final

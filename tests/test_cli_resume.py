@@ -40,12 +40,14 @@ def test_resume_continues_with_every_step_once(tmp_path):
 def test_resuming_a_finished_run_says_there_is_nothing_to_train(tmp_path, capsys):
     assert main(["train", "--total-steps", "200", "--run-dir", str(tmp_path), *TINY]) == 0
     before = (tmp_path / "metrics.csv").read_text()
+    config = (tmp_path / "config.json").read_text()
     capsys.readouterr()
     assert main(["train", "--resume", "--run-dir", str(tmp_path), *TINY]) == 0
     assert "nothing to train" in capsys.readouterr().out
     assert main(["train", "--resume", "--total-steps", "100", "--run-dir", str(tmp_path), *TINY]) == 0
     assert "is at step 200 of --total-steps 100" in capsys.readouterr().out
     assert (tmp_path / "metrics.csv").read_text() == before
+    assert (tmp_path / "config.json").read_text() == config
 
 
 def test_resume_without_total_steps_keeps_the_runs_budget(tmp_path):
