@@ -173,6 +173,11 @@ def make_env(name: str, seed: int | None = None, render_mode: str | None = None,
     if name not in env_names():
         raise UnknownEnvError(f"unknown env {name!r}; valid names: {', '.join(env_names())}")
     flipped = kwargs.pop("terminate_when_flipped", False)
+    skip = kwargs.get("frame_skip", 1)
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 1:
+        # MuJoCo envs take any number here and fail later (a negative timestep trains on;
+        # rendering then asserts), or divide by zero for 0.
+        raise UnknownEnvError(f"env {name}: frame_skip must be a whole number >= 1, got {skip!r}")
     # Project envs import their module lazily through the entry point.
     try:
         with quiet_model_warnings():

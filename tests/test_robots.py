@@ -83,6 +83,11 @@ def test_env_options_reach_the_env_and_a_wrong_one_is_one_line_and_exit_2(tmp_pa
     err = capsys.readouterr().err
     assert code == 2 and "env Hopper-v5 rejected its options {'max_episode_steps': '200'}" in err, err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+    for skip in (0, -3, 2.5):  # 0 divided by zero in Gymnasium; -3 trained on a negative timestep
+        config.write_text(json.dumps({"env": "Hopper-v5", "env_options": {"frame_skip": skip}}))
+        code = main(["pretrain", "--config", str(config), "--run-dir", str(tmp_path / "r"), "--no-progress"])
+        err = capsys.readouterr().err
+        assert code == 2 and f"frame_skip must be a whole number >= 1, got {skip}" in err, err
 
 
 def test_motion_labels_hand_made_trajectories():
