@@ -1,4 +1,4 @@
-"""Every robot the README lists pretrains from its config file, checkpoints, and gets a video grid
+"""Every robot with a config file (`configs/skills_<robot>.json`) pretrains from it, checkpoints, and gets a video grid
 and a trajectory plot; and pretraining can keep a fallen robot's episode going."""
 
 import json
