@@ -1,5 +1,5 @@
-"""Every robot with a config file (`configs/skills_<robot>.json`) pretrains from it, checkpoints, and gets a video grid
-and a trajectory plot; and pretraining can keep a fallen robot's episode going."""
+"""Every robot with a config file (`configs/skills_<robot>.json`) pretrains from it, checkpoints,
+and gets a video grid and a trajectory plot; and pretraining can keep a fallen robot's episode going."""
 
 import json
 from pathlib import Path
