@@ -98,7 +98,7 @@ class DivergedError(RuntimeError):
 
 
 class Agent(Protocol):
-    cfg: Any  # has batch_size, gradient_steps, learning_starts, buffer_size
+    cfg: Any  # has batch_size, gradient_steps, train_freq, learning_starts, buffer_size
     device: torch.device
 
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray: ...
@@ -347,7 +347,7 @@ class OffPolicyLoop:
                 prev = self.step
                 self.step += n_robot
 
-                if self.step > acfg.learning_starts:
+                if self.step > acfg.learning_starts and _crossed(prev, self.step, acfg.train_freq):
                     for _ in range(acfg.gradient_steps):
                         batch = buf.sample(acfg.batch_size, self.torch_gen)
                         batch, skill_metrics = plugin.update(batch)

@@ -37,6 +37,20 @@ def test_resume_continues_with_every_step_once(tmp_path):
     assert state["step"] == 600 and state["agent"]["n_updates"] == 500
 
 
+def test_train_freq_updates_every_n_steps_across_a_resume(tmp_path):
+    # 150 steps past learning_starts, then 160 more: one update per 4 steps, counted on the
+    # run's step, so the resume neither skips nor repeats a round (steps 104, 108, ..., 408).
+    config = tmp_path / "c.json"
+    config.write_text('{"agent": {"algo": "sac", "train_freq": 4}}')
+    run = tmp_path / "r"
+    assert main(["train", "--config", str(config), "--total-steps", "250", "--run-dir", str(run), *TINY]) == 0
+    assert load_checkpoint(run / "checkpoints")["agent"]["n_updates"] == 150 // 4
+    assert main(["train", "--resume", "--total-steps", "410", "--run-dir", str(run), *TINY]) == 0
+    assert load_checkpoint(run / "checkpoints")["agent"]["n_updates"] == (410 - 100) // 4
+    config.write_text('{"agent": {"algo": "sac", "train_freq": 0}}')
+    assert main(["train", "--config", str(config), "--run-dir", str(tmp_path / "bad"), *TINY]) == 2
+
+
 def test_resuming_a_finished_run_says_there_is_nothing_to_train(tmp_path, capsys):
     assert main(["train", "--total-steps", "200", "--run-dir", str(tmp_path), *TINY]) == 0
     before = (tmp_path / "metrics.csv").read_text()
