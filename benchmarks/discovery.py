@@ -20,6 +20,7 @@ Runs resume: the same command after a stop continues the sweeps and skips finish
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -33,6 +34,8 @@ import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import main_or_exit, random_coverage, write_readme  # noqa: E402
 from goals import goal_success  # noqa: E402
+
+from cli.sweep import trial_status  # noqa: E402
 
 ROBOTS = {"ant": "Ant-v5", "cheetah": "HalfCheetah-v5"}
 METHODS = ("diayn", "diayn_prior", "lsd", "metra")
@@ -64,6 +67,26 @@ def measure(run_dir: Path, rollouts: int, seed: int, goals: int) -> dict:
     return out
 
 
+def measured(run_dir: Path, rollouts: int, seed: int, goals: int) -> dict:
+    """`measure`, kept in RUN/discovery.json: a table redrawn from the same finished runs (another
+    robot added, a README rewritten) reuses each run's rollouts instead of repeating them; a run
+    trained on, or measured with other settings, is measured again."""
+    from cli.configs import read_run
+
+    key = {"rollouts": rollouts, "seed": seed, "goals": goals,
+           "steps": read_run(run_dir, "pretrain").loop.total_steps}
+    path = run_dir / "discovery.json"
+    try:
+        saved = json.loads(path.read_text())
+        if saved["settings"] == key:
+            return saved["result"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    result = measure(run_dir, rollouts, seed, goals)
+    path.write_text(json.dumps({"settings": key, "result": result}, indent=2) + "\n")
+    return result
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--robots", nargs="+", choices=list(ROBOTS), default=list(ROBOTS))
@@ -76,6 +99,9 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--no-train", action="store_true",
                    help="measure the finished runs under --out without starting or resuming any")
+    p.add_argument("--more-runs", type=Path, nargs="+", default=[], metavar="DIR",
+                   help="finished runs laid out as under --out (e.g. copies continued to more "
+                        "steps) to measure beside them, never trained; a table row per step count")
     p.add_argument("--readme", type=Path, default=None,
                    help="also write the table between the README's discovery table markers")
     a = p.parse_args()
@@ -92,27 +118,30 @@ def main() -> None:
             if not a.no_train:
                 print("$", " ".join(cmd[1:]), flush=True)
                 subprocess.run(cmd)
-            for s in a.seeds:
-                run = out / f"s{s}"
-                if not (run / "trial.json").is_file() or '"done"' not in (run / "trial.json").read_text():
-                    print(f"{robot} {method} seed {s}: not finished, left out", flush=True)
-                    continue
-                m = measure(run, a.rollouts, seed=100 + s, goals=a.goals)
-                rows.append({"robot": robot, "method": method, "seed": s, **m, "random": rand})
-                print(f"{robot} {method} seed {s}: {m} (random policy's coverage {rand})", flush=True)
+            for root in [a.out, *a.more_runs]:
+                for s in a.seeds:
+                    run = root / robot / method / f"s{s}"
+                    if (trial_status(run) or {}).get("status") != "done":
+                        if root == a.out:
+                            print(f"{robot} {method} seed {s}: not finished, left out", flush=True)
+                        continue
+                    m = measured(run, a.rollouts, seed=100 + s, goals=a.goals)
+                    rows.append({"robot": robot, "method": method, "seed": s, **m, "random": rand})
+                    print(f"{run}: {m} (random policy's coverage {rand})", flush=True)
     lines = ["| robot | method | steps | runs | coverage (1 m cells) | x random | largest distance (m) | "
              "goals reached |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for robot in a.robots:
-        for method in a.methods:
-            rs = [r for r in rows if r["robot"] == robot and r["method"] == method]
-            if not rs:
-                continue
-            cov = np.mean([r["coverage"] for r in rs])
-            goal = [r["goal_success"] for r in rs if "goal_success" in r]
-            steps = "/".join(sorted({f"{r['steps'] // 1000}k" for r in rs}))
-            lines.append(f"| {ROBOTS[robot]} | {LABELS[method]} | {steps} | {len(rs)} | {cov:.1f} | "
-                         f"{cov / rs[0]['random']:.1f}x | {np.mean([r['max_distance'] for r in rs]):.1f} | "
-                         f"{f'{np.mean(goal):.0%}' if goal else 'n.a.'} |")
+        for steps in sorted({r["steps"] for r in rows if r["robot"] == robot}):
+            for method in a.methods:
+                rs = [r for r in rows if (r["robot"], r["method"], r["steps"]) == (robot, method, steps)]
+                if not rs:
+                    continue
+                cov = np.mean([r["coverage"] for r in rs])
+                goal = [r["goal_success"] for r in rs if "goal_success" in r]
+                lines.append(f"| {ROBOTS[robot]} | {LABELS[method]} | {steps // 1000}k | {len(rs)} | "
+                             f"{cov:.1f} | {cov / rs[0]['random']:.1f}x | "
+                             f"{np.mean([r['max_distance'] for r in rs]):.1f} | "
+                             f"{f'{np.mean(goal):.0%}' if goal else 'n.a.'} |")
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     if a.readme:
