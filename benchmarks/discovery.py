@@ -11,7 +11,8 @@ measure
   (benchmarks/goals.py): goals in a 7.5 m disc, reached within 1 m.
 Targets (Ant-v5): METRA's coverage >= 2x DIAYN's on the full observation, and goal success >= 50%.
 
-    python benchmarks/discovery.py --robots ant cheetah --seeds 0 1 --out DIR --max-concurrent 2 [--readme README.md]
+    python benchmarks/discovery.py --robots ant cheetah --seeds 0 1 --out DIR --max-concurrent 2 \
+        [--readme README.md]
 
 The configs take one update per 16 environment steps (`train_freq`), as the goal-reaching
 setting does: 1.2M Ant steps (about 25-30 min a run at one thread), 400k HalfCheetah steps
