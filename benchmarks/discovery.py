@@ -109,6 +109,9 @@ def main() -> None:
     p.add_argument("--readme", type=Path, default=None,
                    help="also write the table between the README's discovery table markers")
     a = p.parse_args()
+    for d in a.more_runs:
+        if not d.is_dir():
+            p.error(f"--more-runs {d}: no such directory (give run dirs laid out as OUT/ROBOT/METHOD/sS)")
     rows = []
     for robot in a.robots:
         rand = random_coverage(ROBOTS[robot], a.rollouts, seed=0)
