@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -11,6 +13,25 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import pandas as pd  # noqa: E402
 
+
+def _number(cast: Callable[[str], float], ok: Callable[[float], bool], what: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+    return parse
+
+
+# argparse types for what the scripts use themselves (run.py's configs check what they pass on):
+# 0 goals or a negative seed is one line and exit 2, not a nan in a table.
+count = _number(int, lambda v: v >= 1, "an integer >= 1")
+non_negative = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive = _number(float, lambda v: 0 < v < math.inf, "a number > 0")
+non_negative_float = _number(float, lambda v: 0 <= v < math.inf, "a number >= 0")
 
 def main_or_exit(main: Callable[[], object]) -> None:
     """A script's main, with what a user can get wrong (a dir that is not a run of the right

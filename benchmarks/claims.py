@@ -28,7 +28,6 @@ directory to keep the full result's files apart).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -42,9 +41,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+from _common import count, non_negative  # noqa: E402
+
 from analysis.plots import save_figure  # noqa: E402
 from analysis.runs import load_runs  # noqa: E402
 from analysis.stats import bootstrap_ci  # noqa: E402
+from run import OneLineParser  # noqa: E402
 
 MAX_CONCURRENT: list[str] = []  # --max-concurrent N, passed on to every sweep
 RUN_SWEEPS = [True]  # False with --finished-only
@@ -298,12 +300,13 @@ CLAIMS = {"temperature": (temperature, 10_000), "exploration": (exploration, Non
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("claim", choices=list(CLAIMS))
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--steps", type=int, default=None, help="env steps per run (default: per claim)")
-    p.add_argument("--max-concurrent", type=int, default=None, help="trials at once (default: one per core)")
+    p.add_argument("--seeds", type=non_negative, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--steps", type=count, default=None, help="env steps per run (default: per claim)")
+    p.add_argument("--max-concurrent", type=count, default=None,
+                   help="trials at once (default: one per core)")
     p.add_argument("--finished-only", action="store_true",
                    help="run no trials: the claim from those already finished in DIR (a partial result "
                         "while the sweep runs elsewhere)")

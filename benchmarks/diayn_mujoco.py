@@ -22,25 +22,26 @@ held-out accuracy is the discriminator's on those states, the velocity is the me
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import main_or_exit, random_coverage, run
+from _common import count, main_or_exit, non_negative, random_coverage, run
+
+from run import OneLineParser
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="HalfCheetah-v5")
     p.add_argument("--feature", default="x",
                    help="what the discriminator sees: x, xy, vx, vxy, com_vx, com_vxy, or 'obs'")
     p.add_argument("--skills", type=int, default=10)
-    p.add_argument("--steps", type=int, default=300_000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=count, default=300_000)
+    p.add_argument("--seed", type=non_negative, default=0)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--episodes", type=int, default=1, help="evaluation rollouts per skill")
-    p.add_argument("--eval-every", type=int, default=None, help="default: a sixth of --steps")
+    p.add_argument("--episodes", type=count, default=1, help="evaluation rollouts per skill")
+    p.add_argument("--eval-every", type=count, default=None, help="default: a sixth of --steps")
     p.add_argument("--alpha", type=float, default=None, help="fixed temperature (default: learned)")
     p.add_argument("--target-entropy", type=float, default=None,
                    help="entropy the learned temperature aims for (default: run.py's, -|A|)")

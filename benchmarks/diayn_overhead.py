@@ -19,12 +19,13 @@ one-hot) at HalfCheetah-v5's sizes, interleaved, and the median of the per-round
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 from pathlib import Path
 
-from _common import run, steps_per_second
+from _common import count, non_negative, run, steps_per_second
+
+from run import OneLineParser
 
 
 def update_overhead(skills: int, threads: int, rounds: int, disc_hidden: tuple[int, ...],
@@ -76,18 +77,18 @@ def update_overhead(skills: int, threads: int, rounds: int, disc_hidden: tuple[i
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="HalfCheetah-v5")
-    p.add_argument("--pairs", type=int, default=3)
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--learning-starts", type=int, default=500)
+    p.add_argument("--pairs", type=count, default=3)
+    p.add_argument("--steps", type=count, default=3000)
+    p.add_argument("--learning-starts", type=non_negative, default=500)
     p.add_argument("--skills", type=int, default=10)
     p.add_argument("--feature", default="x")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--disc-hidden", type=int, nargs="+", default=[128, 128],
                    help="discriminator hidden sizes (SAC's stay 256x256)")
     p.add_argument("--updates", action="store_true", help="per-update cost in one process instead")
-    p.add_argument("--rounds", type=int, default=20, help="with --updates: timed rounds")
+    p.add_argument("--rounds", type=count, default=20, help="with --updates: timed rounds")
     a = p.parse_args()
     if a.updates:
         update_overhead(a.skills, a.threads, a.rounds, tuple(a.disc_hidden))

@@ -7,20 +7,21 @@ above random, <= 5 minutes on 2 cores.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from _common import final, random_coverage, run
+from _common import count, final, non_negative, random_coverage, run
+
+from run import OneLineParser
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p = OneLineParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=non_negative, nargs="+", default=[0, 1, 2])
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None, help="env steps (default: run.py's)")
+    p.add_argument("--steps", type=count, default=None, help="env steps (default: run.py's)")
     p.add_argument("--disc-hidden", type=int, nargs="+", default=None,
                    help="discriminator hidden sizes (default: run.py's)")
     a = p.parse_args()

@@ -23,7 +23,6 @@ is kept in RUN/discovery.json.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -36,10 +35,11 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import main_or_exit, random_coverage, write_readme  # noqa: E402
+from _common import count, main_or_exit, non_negative, random_coverage, write_readme  # noqa: E402
 from goals import goal_success  # noqa: E402
 
 from cli.sweep import trial_status  # noqa: E402
+from run import OneLineParser  # noqa: E402
 
 ROBOTS = {"ant": "Ant-v5", "cheetah": "HalfCheetah-v5"}
 METHODS = ("diayn", "diayn_prior", "lsd", "metra")
@@ -92,14 +92,14 @@ def measured(run_dir: Path, rollouts: int, seed: int, goals: int) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--robots", nargs="+", choices=list(ROBOTS), default=list(ROBOTS))
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    p.add_argument("--steps", type=int, default=None, help="robot steps per run (default: the configs')")
-    p.add_argument("--rollouts", type=int, default=16)
-    p.add_argument("--goals", type=int, default=50)
-    p.add_argument("--max-concurrent", type=int, default=None)
+    p.add_argument("--seeds", type=non_negative, nargs="+", default=[0, 1])
+    p.add_argument("--steps", type=count, default=None, help="robot steps per run (default: the configs')")
+    p.add_argument("--rollouts", type=count, default=16)
+    p.add_argument("--goals", type=count, default=50)
+    p.add_argument("--max-concurrent", type=count, default=None)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--no-train", action="store_true",
                    help="measure the finished runs under --out without starting or resuming any")
@@ -112,6 +112,8 @@ def main() -> None:
     for d in a.more_runs:
         if not d.is_dir():
             p.error(f"--more-runs {d}: no such directory (give run dirs laid out as OUT/ROBOT/METHOD/sS)")
+    if a.no_train and not a.out.is_dir():
+        p.error(f"--out {a.out}: no such directory; drop --no-train to train the runs there")
     rows = []
     for robot in a.robots:
         rand = random_coverage(ROBOTS[robot], a.rollouts, seed=0)
@@ -135,6 +137,11 @@ def main() -> None:
                     m = measured(run, a.rollouts, seed=100 + s, goals=a.goals)
                     rows.append({"robot": robot, "method": method, "seed": s, **m, "random": rand})
                     print(f"{run}: {m} (random policy's coverage {rand})", flush=True)
+    if not rows:
+        # An empty table would also wipe the README's.
+        p.error(f"no finished run of {', '.join(a.robots)} x {', '.join(a.methods)} x seeds "
+                f"{' '.join(map(str, a.seeds))} under {', '.join(map(str, [a.out, *a.more_runs]))}: "
+                "nothing to measure")
     lines = ["| robot | method | steps | runs | coverage (1 m cells) | x random | largest distance (m) | "
              "goals reached |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for robot in a.robots:

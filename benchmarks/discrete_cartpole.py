@@ -7,22 +7,23 @@ episodes at the end), to show the test's seed is not a lucky one.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import tempfile
 import time
 
 import torch
+from _common import count, non_negative
 
 from agents.discrete import DiscreteConfig, SoftQ
 from agents.loop import LoopConfig, OffPolicyLoop, evaluate_returns
 from envs.registry import make_env
+from run import OneLineParser
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=20_000)
+    p = OneLineParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=non_negative, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=count, default=20_000)
     a = p.parse_args()
     torch.set_num_threads(1)
     for seed in a.seeds:

@@ -14,20 +14,21 @@ one resumed, so the methods can also be run apart (--methods scratch, then finet
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
-from _common import finished, main_or_exit, metrics, run
+from _common import count, finished, main_or_exit, metrics, non_negative, run
+
+from run import OneLineParser
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--skills-from", type=Path, required=True, help="a pretraining run on HalfCheetah-v5")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--task", default="HalfCheetah-v5")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=50_000)
+    p.add_argument("--seeds", type=non_negative, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=count, default=50_000)
     p.add_argument("--methods", nargs="+", default=["finetune", "scratch"], choices=["finetune", "scratch"])
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()

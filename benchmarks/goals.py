@@ -12,14 +12,15 @@ reached if the torso comes within --within metres of it at any step. The target 
 
 from __future__ import annotations
 
-import argparse
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import main_or_exit  # noqa: E402
+from _common import count, main_or_exit, non_negative, positive  # noqa: E402
+
+from run import OneLineParser  # noqa: E402
 
 
 def goal_observation(lib, env, xy: np.ndarray, seed: int) -> np.ndarray:
@@ -56,13 +57,13 @@ def goal_success(lib, n_goals: int, radius: float, within: float = 1.0, every: i
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dir")
-    p.add_argument("--goals", type=int, default=50)
-    p.add_argument("--radius", type=float, default=7.5)
-    p.add_argument("--within", type=float, default=1.0)
-    p.add_argument("--every", type=int, default=1, help="steps between re-aiming z")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--goals", type=count, default=50)
+    p.add_argument("--radius", type=positive, default=7.5)
+    p.add_argument("--within", type=positive, default=1.0)
+    p.add_argument("--every", type=count, default=1, help="steps between re-aiming z")
+    p.add_argument("--seed", type=non_negative, default=0)
     a = p.parse_args()
     from skills.library import SkillLibrary
 

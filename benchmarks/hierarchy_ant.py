@@ -21,11 +21,13 @@ back and a stopped one resumed, so this long benchmark can be run in pieces.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
+from _common import count, non_negative
 from _hierarchy import controller_evaluation, evaluations, pretrain_skills, train_runs
+
+from run import OneLineParser
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -81,26 +83,26 @@ def skill_reach(skills: Path, k: int, episodes: int, rotations: int = 1,
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=non_negative, nargs="+", default=[0, 1, 2])
     p.add_argument("--config", default=str(CONFIGS / "ant_waypoints.json"),
                    help="the hierarchy's config file (its controller, k, input, budget)")
     p.add_argument("--skills-config", default=str(CONFIGS / "skills_ant_lowgear.json"),
                    help="the skills' pretraining config file")
-    p.add_argument("--steps", type=int, default=None, help="robot steps of the hierarchy "
+    p.add_argument("--steps", type=count, default=None, help="robot steps of the hierarchy "
                    "(default: the config's)")
-    p.add_argument("--pretrain-steps", type=int, default=None,
+    p.add_argument("--pretrain-steps", type=count, default=None,
                    help="robot steps of the skills' pretraining (default: the config's)")
-    p.add_argument("--flat-steps", type=int, default=None,
+    p.add_argument("--flat-steps", type=non_negative, default=None,
                    help="env steps of flat SAC (default: --steps; it runs ~20x slower per step; 0: "
                         "none, its runs do not depend on the skills)")
-    p.add_argument("--jobs", type=int, default=1,
+    p.add_argument("--jobs", type=count, default=1,
                    help="runs trained at once, one process each (one per core)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--random-episodes", type=int, default=20,
+    p.add_argument("--random-episodes", type=count, default=20,
                    help="episodes of a controller choosing skills uniformly at random")
-    p.add_argument("--final-episodes", type=int, default=20,
+    p.add_argument("--final-episodes", type=count, default=20,
                    help="greedy episodes of each trained controller, after training")
     a = p.parse_args()
     from cli.configs import read_file

@@ -16,13 +16,14 @@ task's threshold:
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import metrics, run
+from _common import count, metrics, non_negative, run
+
+from run import OneLineParser
 
 THRESHOLDS = {"PointMassGoalSparse-v0": 0.8, "PointMassGoal-v0": -150.0}
 
@@ -34,12 +35,12 @@ def first_reaching(df: pd.DataFrame, threshold: float) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p = OneLineParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=non_negative, nargs="+", default=[0, 1, 2])
     p.add_argument("--tasks", nargs="+", default=list(THRESHOLDS), choices=list(THRESHOLDS))
-    p.add_argument("--steps", type=int, default=10_000)
-    p.add_argument("--pretrain-steps", type=int, default=20_000)
-    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--steps", type=count, default=10_000)
+    p.add_argument("--pretrain-steps", type=count, default=20_000)
+    p.add_argument("--k", type=count, default=10)
     p.add_argument("--threads", type=int, default=0)
     a = p.parse_args()
     common = ["--total-steps", str(a.steps), "--eval-every", "1000", "--eval-episodes", "5",

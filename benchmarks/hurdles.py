@@ -17,12 +17,14 @@ back and a stopped one resumed, so this long benchmark can be run in pieces.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import count, non_negative
 from _hierarchy import controller_evaluation, evaluations, pretrain_skills, train_runs
+
+from run import OneLineParser
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 METRIC = "eval/hurdles_passed"
@@ -50,21 +52,21 @@ def skills_alone(skills: Path, config: str, episodes: int, seed: int = 1_000_000
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--seeds", type=non_negative, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--config", default=str(CONFIGS / "cheetah_hurdles.json"),
                    help="the hierarchy's config file (its controller, k, input, budget)")
     p.add_argument("--skills-config", default=str(CONFIGS / "skills_halfcheetah.json"),
                    help="the skills' pretraining config file")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--steps", type=count, default=None,
                    help="robot steps of the hierarchy and of flat SAC (default: the config's)")
-    p.add_argument("--pretrain-steps", type=int, default=None,
+    p.add_argument("--pretrain-steps", type=count, default=None,
                    help="robot steps of the skills' pretraining (default: the config's)")
     p.add_argument("--no-flat", action="store_true", help="train the controllers only")
-    p.add_argument("--jobs", type=int, default=1, help="runs trained at once, one process each")
+    p.add_argument("--jobs", type=count, default=1, help="runs trained at once, one process each")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--episodes", type=int, default=10,
+    p.add_argument("--episodes", type=count, default=10,
                    help="greedy episodes of each trained controller after training, and of the "
                         "random choice before")
     a = p.parse_args()

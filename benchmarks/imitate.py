@@ -14,7 +14,6 @@ HalfCheetahBackward-v0's (running backward); --train-experts trains them first.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -24,7 +23,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
-from _common import main_or_exit, run  # noqa: E402
+from _common import count, main_or_exit, run  # noqa: E402
+
+from run import OneLineParser  # noqa: E402
 
 EXPERT_TASKS = ("HalfCheetah-v5", "HalfCheetahBackward-v0")
 
@@ -56,12 +57,12 @@ def expert_trajectory(lib, agent, seed: int) -> tuple[np.ndarray, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--skills", type=Path, required=True, help="a HalfCheetah-v5 pretraining run")
     p.add_argument("--experts", type=Path, nargs="+", default=None, help="train runs of the experts")
     p.add_argument("--train-experts", type=Path, default=None, help="train them into this directory")
-    p.add_argument("--expert-steps", type=int, default=100_000)
-    p.add_argument("--trajectories", type=int, default=5, help="per expert")
+    p.add_argument("--expert-steps", type=count, default=100_000)
+    p.add_argument("--trajectories", type=count, default=5, help="per expert")
     a = p.parse_args()
     from analysis.policies import load_agent
     from skills.library import SkillLibrary

@@ -17,7 +17,6 @@ episode, sets reward against entropy and shows the large-alpha end (a uniform po
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
 from pathlib import Path
@@ -26,10 +25,12 @@ import gymnasium as gym
 import numpy as np
 import pandas as pd
 import torch
+from _common import count, non_negative, non_negative_float
 from matplotlib.figure import Figure
 
 from agents.pg import PGConfig, evaluate_policy, train_maxent_pg
 from analysis.plots import save_figure
+from run import OneLineParser
 
 
 def run(env_name: str, alpha: float, seed: int, cfg: PGConfig, episodes: int) -> tuple[pd.DataFrame, dict]:
@@ -60,13 +61,13 @@ def draw(curves: pd.DataFrame, out: Path, env_name: str) -> Path:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="CartPole-v1", help="a Gymnasium env with Box observations")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--alphas", type=float, nargs="+", default=[0.0, PGConfig.alpha, 0.1, 1.0])
-    p.add_argument("--iterations", type=int, default=PGConfig.iterations)
-    p.add_argument("--batch-steps", type=int, default=PGConfig.batch_steps)
-    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--seeds", type=non_negative, nargs="+", default=[0, 1, 2])
+    p.add_argument("--alphas", type=non_negative_float, nargs="+", default=[0.0, PGConfig.alpha, 0.1, 1.0])
+    p.add_argument("--iterations", type=count, default=PGConfig.iterations)
+    p.add_argument("--batch-steps", type=count, default=PGConfig.batch_steps)
+    p.add_argument("--eval-episodes", type=count, default=20)
     p.add_argument("--out", type=Path, default=Path("maxent_pg.png"))
     a = p.parse_args()
     torch.set_num_threads(1)

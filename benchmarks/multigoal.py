@@ -16,13 +16,13 @@ policy commits to some. The target for SQL is all four goals, each in >= 10 of 1
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _common import count, non_negative, positive
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
@@ -32,6 +32,7 @@ from agents.sql import SoftQLearning, SQLConfig
 from analysis.plots import save_figure
 from envs.multigoal import GOAL_RADIUS, GOALS, rollouts
 from envs.registry import make_env
+from run import OneLineParser
 
 GOAL_NAMES = ("+x", "-x", "+y", "-y")
 
@@ -66,12 +67,12 @@ def draw(results: dict[str, tuple[list[np.ndarray], np.ndarray]], out: Path) -> 
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=30_000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--alpha", type=float, default=SQLConfig.alpha, help="temperature of both")
+    p = OneLineParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=count, default=30_000)
+    p.add_argument("--seed", type=non_negative, default=0)
+    p.add_argument("--alpha", type=positive, default=SQLConfig.alpha, help="temperature of both")
     p.add_argument("--hidden", type=int, nargs="+", default=list(SQLConfig.hidden))
-    p.add_argument("--rollouts", type=int, default=100)
+    p.add_argument("--rollouts", type=count, default=100)
     p.add_argument("--out", type=Path, default=Path("multigoal.png"))
     a = p.parse_args()
     torch.set_num_threads(1)

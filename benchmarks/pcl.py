@@ -16,7 +16,6 @@ Gymnasium dropped those envs.
 
 from __future__ import annotations
 
-import argparse
 import ast
 import dataclasses
 import time
@@ -25,11 +24,13 @@ from pathlib import Path
 import gymnasium as gym
 import pandas as pd
 import torch
+from _common import count, non_negative
 from matplotlib.figure import Figure
 
 from agents.pcl import DeepPCLConfig, train_pcl
 from agents.pg import evaluate_policy
 from analysis.plots import save_figure
+from run import OneLineParser
 
 
 def run(seed: int, cfg: DeepPCLConfig, episodes: int) -> tuple[pd.DataFrame, dict]:
@@ -61,11 +62,11 @@ def draw(curves: pd.DataFrame, out: Path) -> Path:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p = OneLineParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=non_negative, nargs="+", default=[0, 1, 2])
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a DeepPCLConfig field, e.g. --set alpha=0.05 (repeatable)")
-    p.add_argument("--eval-episodes", type=int, default=20)
+    p.add_argument("--eval-episodes", type=count, default=20)
     p.add_argument("--out", type=Path, default=Path("pcl.png"))
     a = p.parse_args()
     torch.set_num_threads(1)

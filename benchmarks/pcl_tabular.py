@@ -18,10 +18,10 @@ constant-step noise).
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
+from _common import count, non_negative, positive
 from scipy.optimize import minimize
 
 from agents.tabular import (
@@ -33,6 +33,7 @@ from agents.tabular import (
     soft_value,
     soft_value_iteration,
 )
+from run import OneLineParser
 
 SETTINGS = [(1, 0.2), (2, 0.0), (2, 0.2), (4, 0.2), (1, 1.0)]
 """(d, epsilon) of each column."""
@@ -84,11 +85,11 @@ def print_table(title: str, errors: np.ndarray, every: int, seconds: list[float]
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--iterations", type=int, default=6000)
-    p.add_argument("--every", type=int, default=500, help="rounds between printed rows")
-    p.add_argument("--alpha", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0, help="learner seed (the MDPs use seed 0)")
+    p = OneLineParser(description=__doc__.splitlines()[0])
+    p.add_argument("--iterations", type=count, default=6000)
+    p.add_argument("--every", type=count, default=500, help="rounds between printed rows")
+    p.add_argument("--alpha", type=positive, default=1.0)
+    p.add_argument("--seed", type=non_negative, default=0, help="learner seed (the MDPs use seed 0)")
     a = p.parse_args()
     det = deterministic_mdp(5, 3, 0.9, np.random.default_rng(0))
     sto = random_mdp(5, 3, 0.9, np.random.default_rng(0))

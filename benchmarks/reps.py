@@ -15,9 +15,8 @@
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
+from _common import count, non_negative, positive
 from scipy.optimize import linprog
 
 from agents.tabular import (
@@ -30,6 +29,7 @@ from agents.tabular import (
     reps_iteration,
     restart_at_terminal,
 )
+from run import OneLineParser
 
 LAYOUTS = {"2x3": ["S..", "..G"], "3x4": ["S...", ".#..", "...G"]}
 
@@ -91,14 +91,14 @@ def lqr_seed_summary(epsilon: float, iterations: int, seeds: int, sample_sizes: 
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epsilon", type=float, default=0.1, help="KL bound of the gridworld steps")
-    p.add_argument("--iterations", type=int, default=12)
-    p.add_argument("--lqr-epsilon", type=float, default=0.5)
-    p.add_argument("--lqr-samples", type=int, default=100)
-    p.add_argument("--lqr-iterations", type=int, default=30)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seeds", type=int, default=20, help="seeds in the LQR summary")
+    p = OneLineParser(description=__doc__.splitlines()[0])
+    p.add_argument("--epsilon", type=positive, default=0.1, help="KL bound of the gridworld steps")
+    p.add_argument("--iterations", type=count, default=12)
+    p.add_argument("--lqr-epsilon", type=positive, default=0.5)
+    p.add_argument("--lqr-samples", type=count, default=100)
+    p.add_argument("--lqr-iterations", type=count, default=30)
+    p.add_argument("--seed", type=non_negative, default=0)
+    p.add_argument("--seeds", type=count, default=20, help="seeds in the LQR summary")
     a = p.parse_args()
     for name in LAYOUTS:
         gridworld_table(name, a.epsilon, a.iterations)

@@ -23,7 +23,6 @@ and replaces those of the same robot and run.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -34,7 +33,9 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from _common import main_or_exit, random_coverage, write_readme  # noqa: E402
+from _common import count, main_or_exit, non_negative, positive, random_coverage, write_readme  # noqa: E402
+
+from run import OneLineParser  # noqa: E402
 
 # What `run.py visualize` leaves in a run's media/ that the table points to.
 MEDIA = ("skills_grid.mp4", "trajectories.png")
@@ -118,11 +119,11 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("run_dirs", nargs="+", type=Path)
-    p.add_argument("--moving", type=float, default=0.5, help="m/s that counts as moving")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--episodes", type=int, default=5, help="rollouts per skill for the held-out accuracy")
+    p.add_argument("--moving", type=positive, default=0.5, help="m/s that counts as moving")
+    p.add_argument("--seed", type=non_negative, default=0)
+    p.add_argument("--episodes", type=count, default=5, help="rollouts per skill for the held-out accuracy")
     p.add_argument("--readme", type=Path, default=None)
     p.add_argument("--merge", action="store_true",
                    help="with --readme: keep the table's rows of runs not given (made on another machine)")

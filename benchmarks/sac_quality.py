@@ -41,11 +41,13 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import count, non_negative  # noqa: E402
 
 from agents.loop import LoopConfig, OffPolicyLoop, evaluate_returns  # noqa: E402
 from agents.sac import SAC, SACConfig  # noqa: E402
 from agents.td3 import TD3, TD3Config  # noqa: E402
 from envs.registry import make_env  # noqa: E402
+from run import OneLineParser  # noqa: E402
 
 FIELDS = ["algo", "seed", "steps", "eval_return", "eval_return_std", "train_s", "threads", "finished"]
 
@@ -151,18 +153,18 @@ def summarize(paths: list[Path]) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="HalfCheetah-v5")
-    p.add_argument("--steps", type=int, default=50_000, help="environment steps per run")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=count, default=50_000, help="environment steps per run")
+    p.add_argument("--seeds", type=non_negative, nargs="+", default=[0, 1, 2])
     p.add_argument("--algo", nargs="+", default=["ours", "sb3"],
                    choices=["ours", "sb3", "ours-td3", "sb3-td3", "ours-soft-td3"],
                    help="ours and sb3 are SAC")
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                    help="our agents' matrix products (rows of ours are named ALGO-bfloat16 for bfloat16)")
-    p.add_argument("--learning-starts", type=int, default=5_000)
-    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--learning-starts", type=non_negative, default=5_000)
+    p.add_argument("--eval-episodes", type=count, default=10)
     p.add_argument("--out", type=Path, default=Path("/tmp/bench/sac_quality.csv"),
                    help="CSV that each finished run appends a row to")
     p.add_argument("--run-root", type=Path, default=Path("/tmp/bench/runs"),

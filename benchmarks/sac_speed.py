@@ -36,12 +36,14 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _common import count, non_negative, positive  # noqa: E402
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
 
 from agents.buffer import ReplayBuffer  # noqa: E402
 from agents.loop import LoopConfig, OffPolicyLoop  # noqa: E402
 from agents.sac import SAC, SACConfig  # noqa: E402
 from envs.registry import make_env  # noqa: E402
+from run import OneLineParser  # noqa: E402
 
 
 def sac_config(learning_starts: int, precision: str = "float32") -> SACConfig:
@@ -187,20 +189,20 @@ def profile_ours(args: argparse.Namespace, threads: int) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="HalfCheetah-v5")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts to test")
-    p.add_argument("--chunk", type=int, default=300, help="env steps per timed chunk")
-    p.add_argument("--pairs", type=int, default=30, help="timed (ours, SB3) chunk pairs per thread count")
-    p.add_argument("--budget", type=float, default=240,
+    p.add_argument("--chunk", type=count, default=300, help="env steps per timed chunk")
+    p.add_argument("--pairs", type=count, default=30, help="timed (ours, SB3) chunk pairs per thread count")
+    p.add_argument("--budget", type=positive, default=240,
                    help="seconds per thread count after which no new pair starts (at least 3 pairs)")
-    p.add_argument("--learning-starts", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--learning-starts", type=non_negative, default=1000)
+    p.add_argument("--seed", type=non_negative, default=0)
     p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
                    help="our SAC's matrix products (SB3 stays float32)")
     p.add_argument("--profile", action="store_true", help="profile our step instead of comparing")
-    p.add_argument("--profile-steps", type=int, default=1000, help="steps timed piece by piece")
-    p.add_argument("--profile-rows", type=int, default=25, help="rows of the op table")
+    p.add_argument("--profile-steps", type=count, default=1000, help="steps timed piece by piece")
+    p.add_argument("--profile-rows", type=count, default=25, help="rows of the op table")
     args = p.parse_args()
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}, our precision {args.precision}")

@@ -11,15 +11,16 @@ which must be set before torch loads:
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import time
 
 import torch
+from _common import count
 
 from agents.buffer import Batch
 from agents.sac import SAC, SACConfig
+from run import OneLineParser
 
 
 def batch(n: int, obs_dim: int, act_dim: int, gen: torch.Generator) -> Batch:
@@ -38,10 +39,10 @@ def foreach_adam(agent: SAC) -> SAC:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--updates", type=int, default=50, help="updates per timed round")
-    p.add_argument("--rounds", type=int, default=10)
+    p.add_argument("--updates", type=count, default=50, help="updates per timed round")
+    p.add_argument("--rounds", type=count, default=10)
     a = p.parse_args()
     print(f"torch {torch.__version__}, load average {os.getloadavg()}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '(unset)')}")

@@ -12,7 +12,6 @@ Target: the sweep at most 1.1x the plain processes.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -20,6 +19,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import count
+
+from run import OneLineParser
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,11 +66,11 @@ def _env() -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--trials", type=int, default=8)
-    p.add_argument("--steps", type=int, default=3000, help="env steps per trial")
-    p.add_argument("--jobs", type=int, default=os.cpu_count(), help="plain processes at once")
-    p.add_argument("--repeats", type=int, default=2)
+    p = OneLineParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=count, default=8)
+    p.add_argument("--steps", type=count, default=3000, help="env steps per trial")
+    p.add_argument("--jobs", type=count, default=os.cpu_count(), help="plain processes at once")
+    p.add_argument("--repeats", type=count, default=2)
     args = p.parse_args()
     ratios = []
     for r in range(args.repeats):

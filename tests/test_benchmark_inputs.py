@@ -1,0 +1,56 @@
+"""The benchmark scripts' own inputs: a count of 0, a negative seed or radius is one line and
+exit 2 before any work, and a table that would come out empty does not overwrite the README's."""
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import count, non_negative, non_negative_float, positive  # noqa: E402
+
+
+def test_argument_types_accept_what_they_say_and_nothing_else():
+    assert count("3") == 3 and non_negative("0") == 0
+    assert positive("0.5") == 0.5 and non_negative_float("0") == 0.0
+    for parse, text in [(count, "0"), (count, "2.5"), (count, "x"), (non_negative, "-1"),
+                        (positive, "0"), (positive, "-1"), (positive, "nan"), (positive, "inf"),
+                        (non_negative_float, "-0.1"), (non_negative_float, "nan")]:
+        with pytest.raises(argparse.ArgumentTypeError, match="must be"):
+            parse(text)
+
+
+def _script(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("name, args, flag", [
+    ("goals.py", ["RUN", "--goals", "0"], "--goals"),
+    ("goals.py", ["RUN", "--radius", "-1"], "--radius"),
+    ("discovery.py", ["--out", "OUT", "--seeds", "0", "-1"], "--seeds"),
+    ("sac_quality.py", ["--eval-episodes", "0"], "--eval-episodes"),
+    ("reps.py", ["--epsilon", "nan"], "--epsilon"),
+])
+def test_a_bad_count_or_number_is_one_line_and_exit_2(name, args, flag):
+    proc = _script(name, *args)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"argument {flag}: must be" in proc.stderr
+
+
+def test_discovery_with_nothing_finished_leaves_the_readme_alone(tmp_path):
+    readme = tmp_path / "README.md"
+    table = "<!-- discovery table -->\n| a table |\n<!-- end discovery table -->\n"
+    readme.write_text(table)
+    proc = _script("discovery.py", "--no-train", "--out", str(tmp_path), "--robots", "cheetah",
+                   "--rollouts", "1", "--readme", str(readme))
+    assert proc.returncode == 2, proc.stderr
+    assert "nothing to measure" in proc.stderr.strip().splitlines()[-1]
+    assert readme.read_text() == table
+    proc = _script("discovery.py", "--no-train", "--out", str(tmp_path / "missing"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "no such directory" in proc.stderr
