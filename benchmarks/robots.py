@@ -68,6 +68,15 @@ def baseline_options(env_kwargs: dict) -> dict:
     return {k: v for k, v in env_kwargs.items() if k != "terminate_when_flipped"}
 
 
+def held_out_accuracy(lib, episodes: int, seed: int) -> dict:
+    """The discriminator's accuracy over fresh rollouts, on mean and on sampled actions; None
+    for skills without a classifier q(z|s) (METRA, LSD), whose rollouts would be spent for nothing."""
+    if lib.method.predict is None:
+        return {"accuracy": None, "accuracy_stochastic": None}
+    return {"accuracy": lib.evaluate(episodes, seed)["eval/disc_accuracy"],
+            "accuracy_stochastic": lib.evaluate(episodes, seed, deterministic=False)["eval/disc_accuracy"]}
+
+
 def robot_row(run_dir: Path, moving: float, seed: int, episodes: int) -> dict:
     from cli.configs import read_run
     from skills.library import SkillLibrary
@@ -83,9 +92,7 @@ def robot_row(run_dir: Path, moving: float, seed: int, episodes: int) -> dict:
              for label in ("forward", "backward", "moving", "standing", "fallen")}
     return {
         "robot": cfg.env, "run": run_dir.name, "skills": len(skills),
-        "accuracy": lib.evaluate(episodes, seed + 1000).get("eval/disc_accuracy", float("nan")),
-        "accuracy_stochastic": lib.evaluate(episodes, seed + 1000, deterministic=False).get(
-            "eval/disc_accuracy", float("nan")),
+        **held_out_accuracy(lib, episodes, seed + 1000),
         "coverage": coverage(np.concatenate([r["points"] for r in runs])),
         "random": random_coverage(cfg.env, len(skills), seed, **baseline_options(cfg.env_kwargs)),
         "forward": count["forward"] if planar else None,
@@ -110,8 +117,9 @@ def table(rows: list[dict]) -> str:
         else:
             what = f"{r['moving']} moving"
         what += f", {r['standing']} standing, {r['fallen']} fallen"
-        lines.append(f"| {r['robot']} | {r['run']} | {r['steps']} | {r['skills']} | {r['accuracy']:.3f} "
-                     f"({r['accuracy_stochastic']:.3f} sampled) | "
+        accuracy = ("n.a. (no classifier)" if r["accuracy"] is None
+                    else f"{r['accuracy']:.3f} ({r['accuracy_stochastic']:.3f} sampled)")
+        lines.append(f"| {r['robot']} | {r['run']} | {r['steps']} | {r['skills']} | {accuracy} | "
                      f"{r['coverage']} ({r['coverage'] / max(r['random'], 1):.1f}x) | {what} | "
                      f"{r['fastest']:.2f} | {r['hours']:.1f} h | "
                      f"{', '.join(r['media']) or 'not made: run.py visualize --run-dir RUN'} |")

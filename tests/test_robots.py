@@ -188,3 +188,20 @@ def test_goal_reaching_on_skills_without_the_position_is_one_line(pointmass_skil
                            "--goals", "1"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "trained without --feature xy" in proc.stderr
+
+
+def test_skills_without_a_classifier_get_no_accuracy_and_no_rollouts_for_one(tmp_path):
+    import sys
+
+    from run import main
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from robots import robot_row, table
+
+    run = tmp_path / "metra"
+    assert main(["pretrain", "--env", "PointMass-v0", "--method", "metra", "--skills", "4",
+                 "--total-steps", "300", "--learning-starts", "100", "--eval-every", "300",
+                 "--no-visualize", "--no-progress", "--run-dir", str(run)]) == 0
+    row = robot_row(run, moving=0.5, seed=0, episodes=1)
+    assert row["accuracy"] is None and row["skills"] == 4
+    assert "| n.a. (no classifier) |" in table([row])
