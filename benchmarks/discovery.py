@@ -15,10 +15,10 @@ Targets (Ant-v5): METRA's coverage >= 2x DIAYN's on the full observation, and go
         [--readme README.md]
 
 The configs take one update per 16 environment steps (`train_freq`), as the goal-reaching
-setting does: 1.2M Ant steps (about 25-30 min a run at one thread), 400k HalfCheetah steps
-(about 8 min). Runs resume: the same command after a stop continues the sweeps and skips
-finished runs; --no-train only measures the runs that are finished, and each run's measurement
-is kept in RUN/discovery.json.
+setting does: 1.2M Ant steps (about 25-30 min a run at one thread), 2M HalfCheetah steps
+(30-45 min; at 400k no method's skills run yet). Runs resume: the same command after a stop
+continues the sweeps and skips finished runs; --no-train only measures the runs that are
+finished, and each run's measurement is kept in RUN/discovery.json.
 """
 
 from __future__ import annotations
