@@ -33,6 +33,7 @@ non_negative = _number(int, lambda v: v >= 0, "an integer >= 0")
 positive = _number(float, lambda v: 0 < v < math.inf, "a number > 0")
 non_negative_float = _number(float, lambda v: 0 <= v < math.inf, "a number >= 0")
 
+
 def main_or_exit(main: Callable[[], object]) -> None:
     """A script's main, with what a user can get wrong (a dir that is not a run of the right
     kind, a corrupt checkpoint, ...) as one line and exit 2, as run.py has it."""

@@ -88,18 +88,18 @@ def robot_row(run_dir: Path, moving: float, seed: int, episodes: int) -> dict:
     skills = lib.shown_skills()
     runs = [skill_motion(lib, z, seed + i, moving) for i, z in enumerate(skills)]
     planar = runs[0]["points"].shape[1] == 1
-    count = {label: sum(r["label"] == label for r in runs)
+    labelled = {label: sum(r["label"] == label for r in runs)
              for label in ("forward", "backward", "moving", "standing", "fallen")}
     return {
         "robot": cfg.env, "run": run_dir.name, "skills": len(skills),
         **held_out_accuracy(lib, episodes, seed + 1000),
         "coverage": coverage(np.concatenate([r["points"] for r in runs])),
         "random": random_coverage(cfg.env, len(skills), seed, **baseline_options(cfg.env_kwargs)),
-        "forward": count["forward"] if planar else None,
-        "backward": count["backward"] if planar else None,
-        "moving": None if planar else count["moving"],
-        "standing": count["standing"],
-        "fallen": count["fallen"],
+        "forward": labelled["forward"] if planar else None,
+        "backward": labelled["backward"] if planar else None,
+        "moving": None if planar else labelled["moving"],
+        "standing": labelled["standing"],
+        "fallen": labelled["fallen"],
         "fastest": max(abs(r["speed"]) for r in runs),
         "hours": float(metrics["wall_time"].iloc[-1]) / 3600,
         "steps": int(metrics["step"].iloc[-1]),
