@@ -35,6 +35,7 @@ def _script(name: str, *args: str) -> subprocess.CompletedProcess:
     ("discovery.py", ["--out", "OUT", "--seeds", "0", "-1"], "--seeds"),
     ("sac_quality.py", ["--eval-episodes", "0"], "--eval-episodes"),
     ("reps.py", ["--epsilon", "nan"], "--epsilon"),
+    ("sac_update.py", ["--peers", "--threads", "0"], "--threads"),
 ])
 def test_a_bad_count_or_number_is_one_line_and_exit_2(name, args, flag):
     proc = _script(name, *args)
