@@ -150,6 +150,20 @@ def summarize(paths: list[Path]) -> None:
         std = ret.std(ddof=1) if len(ret) > 1 else float("nan")
         print(f"{algo:<13} n={len(ret)}  eval return mean {ret.mean():8.1f}  std {std:7.1f} (ddof=1)  "
               f"mean train time {t.mean():6.0f} s")
+    # Seeds pair the two sides' runs (the same env seeds): the paired difference's standard
+    # error is what tells a gap from the spread between seeds.
+    for ours in sorted(a for a in {r["algo"] for r in rows} if a.startswith("ours")):
+        peer = "sb3" + ours[len("ours"):]
+        a, b = returns_by_seed(rows, ours), returns_by_seed(rows, peer)
+        diff = np.array([a[s] - b[s] for s in sorted(a.keys() & b.keys())])
+        if len(diff):
+            se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+            print(f"{ours} - {peer}, paired by seed: n={len(diff)}  mean {diff.mean():8.1f}  "
+                  f"standard error {se:7.1f}")
+
+
+def returns_by_seed(rows: list[dict], algo: str) -> dict[int, float]:
+    return {int(r["seed"]): float(r["eval_return"]) for r in rows if r["algo"] == algo}
 
 
 def main() -> None:
@@ -170,7 +184,8 @@ def main() -> None:
     p.add_argument("--run-root", type=Path, default=Path("/tmp/bench/runs"),
                    help="where our runs write their run dirs")
     p.add_argument("--summarize", type=Path, nargs="+", metavar="CSV",
-                   help="only print per-run rows and mean/std per algorithm of these CSVs")
+                   help="only print these CSVs' per-run rows, mean/std per algorithm, and ours minus "
+                        "SB3 paired by seed")
     args = p.parse_args()
     if args.summarize:
         summarize(args.summarize)

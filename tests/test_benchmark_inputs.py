@@ -55,3 +55,16 @@ def test_discovery_with_nothing_finished_leaves_the_readme_alone(tmp_path):
     proc = _script("discovery.py", "--no-train", "--out", str(tmp_path / "missing"))
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "no such directory" in proc.stderr
+
+
+def test_sac_quality_pairs_runs_by_seed(tmp_path):
+    rows = [("ours-td3", 0, 1221.2), ("ours-td3", 1, 3303.5), ("ours-td3", 5, 9.0),
+            ("sb3-td3", 0, 3457.1), ("sb3-td3", 1, 3522.0), ("sb3-td3", 2, 4294.4)]
+    csv = tmp_path / "q.csv"
+    csv.write_text("algo,seed,steps,eval_return,eval_return_std,train_s,threads,finished\n"
+                   + "".join(f"{a},{s},50000,{r},0,1,1,x\n" for a, s, r in rows))
+    proc = _script("sac_quality.py", "--summarize", str(csv))
+    assert proc.returncode == 0, proc.stderr
+    # Seeds 0 and 1 on both sides: differences -2235.9 and -218.5, mean -1227.2, standard
+    # error |d0 - d1| / 2 = 1008.7; seeds 2 and 5 have no partner.
+    assert "ours-td3 - sb3-td3, paired by seed: n=2  mean  -1227.2  standard error  1008.7" in proc.stdout
