@@ -12,8 +12,10 @@ which must be set before torch loads:
 rounds at one thread count: the update written plainly (two critics of nn.Linear layers,
 torch.distributions.Normal, PyTorch's default Adam, a per-tensor Polyak loop, in SB3's order:
 temperature, critics, actor, targets), and Stable-Baselines3's own `SAC.train(gradient_steps=1)`
-on a filled buffer (the `dev` extra). It tells how much of our lead over SB3 is its framework
-(SB3 against the plain update) and how much is our layout (the plain update against ours):
+(the `dev` extra). Each draws a fresh batch for every update from the same transitions, SB3 from
+its own buffer inside train(), the others from ours. It tells how much of our lead over SB3 is
+its framework (SB3 against the plain update) and how much is our layout (the plain update
+against ours):
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/sac_update.py --peers --threads 1
 """
@@ -24,10 +26,11 @@ import os
 import statistics
 import time
 
+import numpy as np
 import torch
 from _common import count
 
-from agents.buffer import Batch
+from agents.buffer import Batch, ReplayBuffer
 from agents.sac import SAC, SACConfig
 from run import OneLineParser
 
@@ -105,39 +108,51 @@ class PlainSAC:
                     tp.mul_(0.995).add_(p, alpha=0.005)
 
 
-def sb3_update(batches: list[Batch]):
-    """SB3's SAC.train(gradient_steps=1) on HalfCheetah-v5, its replay buffer filled with
-    `batches`' transitions."""
+def filled_buffer(n: int, obs_dim: int, act_dim: int) -> ReplayBuffer:
+    """Our replay buffer full of `n` random transitions."""
+    rng = np.random.default_rng(0)
+    buf = ReplayBuffer(n, obs_dim, act_dim)
+    for key in ("obs", "next_obs", "reward"):
+        buf._np[key][:] = rng.standard_normal(buf._np[key].shape)
+    buf._np["action"][:] = rng.uniform(-1, 1, buf._np["action"].shape)
+    buf.size = n
+    return buf
+
+
+def sb3_update(buf: ReplayBuffer, batch_size: int):
+    """SB3's SAC.train(gradient_steps=1) on HalfCheetah-v5, its replay buffer holding `buf`'s
+    transitions (train() samples its batch from it, as ours sample from `buf`)."""
     import gymnasium as gym
     from stable_baselines3 import SAC as SB3SAC
     from stable_baselines3.common.logger import Logger
 
-    n, size = sum(len(b.obs) for b in batches), len(batches[0].obs)
-    model = SB3SAC("MlpPolicy", gym.make("HalfCheetah-v5"), buffer_size=n, batch_size=size,
+    model = SB3SAC("MlpPolicy", gym.make("HalfCheetah-v5"), buffer_size=buf.size, batch_size=batch_size,
                    learning_starts=0, policy_kwargs=dict(net_arch=[256, 256]), device="cpu", verbose=0)
     model.set_logger(Logger(folder=None, output_formats=[]))
     model._current_progress_remaining = 1.0
     rb = model.replay_buffer
     for name, key in (("observations", "obs"), ("next_observations", "next_obs"), ("actions", "action"),
                       ("rewards", "reward"), ("dones", "terminated")):
-        getattr(rb, name)[:n, 0] = torch.cat([getattr(b, key) for b in batches]).numpy()
+        getattr(rb, name)[:, 0] = buf._np[key]
     rb.full = True
-    return lambda _: model.train(gradient_steps=1, batch_size=size)
+    return lambda: model.train(gradient_steps=1, batch_size=batch_size)
 
 
 def peers(threads: int, updates: int, rounds: int) -> None:
+    """Each side draws a fresh batch of 256 from the same transitions for every update."""
     torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(0)
-    batches = [batch(256, 17, 6, gen) for _ in range(updates)]
+    buf = filled_buffer(100_000, 17, 6)
     torch.manual_seed(0)
-    steps = {"ours": SAC(17, 6, SACConfig()).update, "plain": PlainSAC(17, 6).update,
-             "SB3": sb3_update(batches)}
+    ours, plain = SAC(17, 6, SACConfig()), PlainSAC(17, 6)
+    steps = {"ours": lambda: ours.update(buf.sample(256, gen)),
+             "plain": lambda: plain.update(buf.sample(256, gen)), "SB3": sb3_update(buf, 256)}
     ms: dict[str, list[float]] = {name: [] for name in steps}
     for r in range(rounds + 1):  # round 0 warms up
         for name, step in steps.items():
             t0 = time.perf_counter()
-            for b in batches:
-                step(b)
+            for _ in range(updates):
+                step()
             if r:
                 ms[name].append(1e3 * (time.perf_counter() - t0) / updates)
     print(f"{rounds} rounds of {updates} updates at {threads} thread(s); SB3/x is the median of "
