@@ -134,3 +134,18 @@ def merge_rows(old: str, new: str, key_cells: int) -> str:
         same = [i for i, k in enumerate(keys) if k[:1] == key(line)[:1]]
         rows.insert(same[-1] + 1 if same else len(rows), line)
     return "\n".join(header + rows) + "\n"
+
+
+def filled_buffer(n: int, obs_dim: int, act_dim: int, feature_dim: int = 0, skills: int = 1):
+    """Our replay buffer full of `n` random transitions (skills drawn from `skills`), for
+    timing updates that sample fresh batches, as the loop does."""
+    import numpy as np
+
+    from agents.buffer import ReplayBuffer
+
+    rng = np.random.default_rng(0)
+    buf = ReplayBuffer(n, obs_dim, act_dim, feature_dim=feature_dim)
+    for k, v in buf._np.items():
+        v[:] = rng.integers(skills, size=v.shape) if k == "skill" else rng.standard_normal(v.shape)
+    buf.size = n
+    return buf

@@ -23,7 +23,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from _common import count, non_negative, run, steps_per_second
+from _common import count, filled_buffer, non_negative, run, steps_per_second
 
 from run import OneLineParser
 
@@ -34,10 +34,8 @@ def update_overhead(skills: int, threads: int, rounds: int, disc_hidden: tuple[i
     import statistics
     import time
 
-    import numpy as np
     import torch
 
-    from agents.buffer import ReplayBuffer
     from agents.sac import SAC, SACConfig
     from skills.diayn import DIAYN, DIAYNConfig
 
@@ -46,11 +44,7 @@ def update_overhead(skills: int, threads: int, rounds: int, disc_hidden: tuple[i
     # Both sides sample a fresh batch from a filled replay buffer each update, as the loop
     # does: reusing a few batches would keep SAC's inputs in cache while DIAYN's relabelled
     # copies are new memory every time.
-    rng = np.random.default_rng(0)
-    buf = ReplayBuffer(100_000, obs_dim, act_dim, feature_dim=1)
-    for k, v in buf._np.items():
-        v[:] = rng.integers(skills, size=v.shape) if k == "skill" else rng.standard_normal(v.shape)
-    buf.size = buf.capacity
+    buf = filled_buffer(100_000, obs_dim, act_dim, feature_dim=1, skills=skills)
     gen = torch.Generator().manual_seed(0)
     sac, sac_z = SAC(obs_dim, act_dim, SACConfig()), SAC(obs_dim + skills, act_dim, SACConfig())
     diayn = DIAYN(1, DIAYNConfig(n_skills=skills, hidden=disc_hidden))  # the x feature

@@ -26,9 +26,8 @@ import os
 import statistics
 import time
 
-import numpy as np
 import torch
-from _common import count
+from _common import count, filled_buffer
 
 from agents.buffer import Batch, ReplayBuffer
 from agents.sac import SAC, SACConfig
@@ -106,17 +105,6 @@ class PlainSAC:
             for q, t in zip(self.qs, self.targets):
                 for p, tp in zip(q.parameters(), t.parameters()):
                     tp.mul_(0.995).add_(p, alpha=0.005)
-
-
-def filled_buffer(n: int, obs_dim: int, act_dim: int) -> ReplayBuffer:
-    """Our replay buffer full of `n` random transitions."""
-    rng = np.random.default_rng(0)
-    buf = ReplayBuffer(n, obs_dim, act_dim)
-    for key in ("obs", "next_obs", "reward"):
-        buf._np[key][:] = rng.standard_normal(buf._np[key].shape)
-    buf._np["action"][:] = rng.uniform(-1, 1, buf._np["action"].shape)
-    buf.size = n
-    return buf
 
 
 def sb3_update(buf: ReplayBuffer, batch_size: int):
