@@ -122,11 +122,15 @@ class SkillLibrary:
         log q(z|s), coverage, travel) over `episodes` fresh rollouts of every shown skill, each
         from its own start (reset seeds seed, seed + 1, ...): a single rollout per skill, as an
         evaluation during training makes, swings with its start state. Deterministic: on the
-        policy's mean action, as training evaluates; else with actions sampled as in training."""
+        policy's mean action, as training evaluates; else with actions sampled as in training,
+        drawn from a generator seeded by `seed` so that the same call gives the same numbers
+        (the caller's torch random state is left as it was)."""
         if episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {episodes}")
-        rollouts = rollout_all_skills(self.make_env(seed), lambda obs, z: self.act(obs, z, deterministic),
-                                      self.method, episodes, seed=seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            rollouts = rollout_all_skills(self.make_env(seed), lambda obs, z: self.act(obs, z, deterministic),
+                                          self.method, episodes, seed=seed)
         return skill_metrics(rollouts, self.n_skills)
 
     def reach(self, goal_obs: np.ndarray, steps: int | None = None, every: int = 1,

@@ -290,5 +290,12 @@ def test_library_evaluate_pools_fresh_rollouts_of_every_skill(pointmass_skills):
     # Actions sampled as in training: other paths, the same skills still told apart.
     sampled = lib.evaluate(episodes=3, seed=5, deterministic=False)
     assert sampled["eval/travel"] != out["eval/travel"] and sampled["eval/disc_accuracy"] > 0.5
+    # The sampled actions come from the seed: the same call, the same numbers, whatever the
+    # caller's torch random state, which is left as it was.
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    assert lib.evaluate(episodes=3, seed=5, deterministic=False) == sampled
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert lib.evaluate(episodes=3, seed=6, deterministic=False) != sampled
     with pytest.raises(ValueError, match="episodes must be >= 1"):
         lib.evaluate(episodes=0)
