@@ -4,7 +4,9 @@ For each run dir given (a `run.py pretrain` run, e.g. from `configs/skills_<robo
 held-out discriminator accuracy of its final skills over --episodes fresh rollouts of each (5;
 the single rollout per skill that training logs swings by 0.1-0.2 between evaluations), as the
 DIAYN authors' videos run them, on the policy's mean action, and beside it with actions sampled
-as in training (an ant's gait can live in the sampling: its mean action may not walk), the
+as in training (an ant's gait can live in the sampling: its mean action may not walk); for
+skills without a discriminator (METRA, LSD), the held-out accuracy of a classifier of the skill
+from the robot's position, fitted to as many other rollouts of each skill; the
 coverage of 1 m cells by one deterministic rollout of each skill against a uniformly random
 policy's over as many episodes, the wall time of its training, and, from those rollouts, each
 skill's mean speed along x (planar robots) or over the ground (x-y robots), counted as
@@ -69,12 +71,30 @@ def baseline_options(env_kwargs: dict) -> dict:
 
 
 def held_out_accuracy(lib, episodes: int, seed: int) -> dict:
-    """The discriminator's accuracy over fresh rollouts, on mean and on sampled actions; None
-    for skills without a classifier q(z|s) (METRA, LSD), whose rollouts would be spent for nothing."""
-    if lib.method.predict is None:
-        return {"accuracy": None, "accuracy_stochastic": None}
-    return {"accuracy": lib.evaluate(episodes, seed)["eval/disc_accuracy"],
-            "accuracy_stochastic": lib.evaluate(episodes, seed, deterministic=False)["eval/disc_accuracy"]}
+    """The skills' held-out accuracy over fresh rollouts, on mean and on sampled actions: their
+    discriminator's, or, for skills without a classifier q(z|s) (METRA, LSD), a classifier's of
+    the skill from the robot's position fitted to as many other rollouts (`position_accuracy`)."""
+    if lib.method.predict is not None:
+        return {"classifier": "discriminator",
+                **{key: lib.evaluate(episodes, seed, deterministic=det)["eval/disc_accuracy"]
+                   for key, det in (("accuracy", True), ("accuracy_stochastic", False))}}
+    return {"classifier": "position",
+            **{key: position_accuracy(lib, episodes, seed, det)
+               for key, det in (("accuracy", True), ("accuracy_stochastic", False))}}
+
+
+def position_accuracy(lib, episodes: int, seed: int, deterministic: bool) -> float:
+    """Held-out accuracy of a classifier of the skill from the robot's position (what coverage
+    and motion count) at every step: fitted to `episodes` rollouts of each shown skill, scored on
+    as many others from other starts (`skills.metrics.fitted_accuracy`)."""
+    from skills.metrics import fitted_accuracy
+
+    def labelled(first_seed: int) -> tuple[np.ndarray, np.ndarray]:
+        rollouts = lib.rollouts(episodes, first_seed, deterministic)
+        labels = [np.full(len(r.positions) - 1, i // episodes) for i, r in enumerate(rollouts)]
+        return np.concatenate([r.positions[1:] for r in rollouts]), np.concatenate(labels)
+
+    return fitted_accuracy(labelled(seed), labelled(seed + 10_000), len(lib.shown_skills()), seed)
 
 
 def robot_row(run_dir: Path, moving: float, seed: int, episodes: int) -> dict:
@@ -117,8 +137,8 @@ def table(rows: list[dict]) -> str:
         else:
             what = f"{r['moving']} moving"
         what += f", {r['standing']} standing, {r['fallen']} fallen"
-        accuracy = ("n.a. (no classifier)" if r["accuracy"] is None
-                    else f"{r['accuracy']:.3f} ({r['accuracy_stochastic']:.3f} sampled)")
+        accuracy = f"{r['accuracy']:.3f} ({r['accuracy_stochastic']:.3f} sampled" + (
+            "; position classifier)" if r["classifier"] == "position" else ")")
         lines.append(f"| {r['robot']} | {r['run']} | {r['steps']} | {r['skills']} | {accuracy} | "
                      f"{r['coverage']} ({r['coverage'] / max(r['random'], 1):.1f}x) | {what} | "
                      f"{r['fastest']:.2f} | {r['hours']:.1f} h | "

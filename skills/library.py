@@ -125,13 +125,17 @@ class SkillLibrary:
         policy's mean action, as training evaluates; else with actions sampled as in training,
         drawn from a generator seeded by `seed` so that the same call gives the same numbers
         (the caller's torch random state is left as it was)."""
+        return skill_metrics(self.rollouts(episodes, seed, deterministic), self.n_skills)
+
+    def rollouts(self, episodes: int = 5, seed: int = 0, deterministic: bool = True) -> list[SkillRollout]:
+        """`episodes` fresh rollouts of every shown skill, skill by skill (`evaluate`'s: reset
+        seeds seed, seed + 1, ...; sampled actions drawn from a generator seeded by `seed`)."""
         if episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {episodes}")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            rollouts = rollout_all_skills(self.make_env(seed), lambda obs, z: self.act(obs, z, deterministic),
-                                          self.method, episodes, seed=seed)
-        return skill_metrics(rollouts, self.n_skills)
+            return rollout_all_skills(self.make_env(seed), lambda obs, z: self.act(obs, z, deterministic),
+                                      self.method, episodes, seed=seed)
 
     def reach(self, goal_obs: np.ndarray, steps: int | None = None, every: int = 1,
               env: gym.Env | None = None, seed: int | None = None,

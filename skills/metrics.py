@@ -1,7 +1,8 @@
 """Skill metrics in one place: evaluation during pretraining, the library and the plots use them.
 
 - held-out accuracy: the discriminator's accuracy on fresh deterministic rollouts of every skill
-  (not on the replay buffer, whose states the discriminator was trained on);
+  (not on the replay buffer, whose states the discriminator was trained on); for skills without
+  one, a classifier's fitted to other rollouts (`fitted_accuracy`);
 - per-skill mean log q(z|s);
 - coverage: distinct 1 m x 1 m cells visited by the rollouts (the metric METRA and LSD report);
 - per-skill final position (x-y, or x for planar robots);
@@ -162,6 +163,38 @@ def skill_metrics(rollouts: list[SkillRollout], n_skills: int) -> dict[str, floa
         out["eval/travel"] = float(np.mean([np.linalg.norm(r.positions[-1] - r.positions[0])
                                             for r in rollouts]))
     return out
+
+
+Labelled = tuple[np.ndarray, np.ndarray]
+"""(x, labels): rows of inputs and the skill index of each"""
+
+
+def fitted_accuracy(fit: Labelled, held_out: Labelled, n_classes: int, seed: int = 0,
+                    steps: int = 1000, hidden: tuple[int, ...] = (64, 64)) -> float:
+    """Accuracy on `held_out` = (x, labels) of a classifier fitted to `fit` = (x, labels): an MLP
+    on x standardised by the fitted rows, full-batch Adam on the cross-entropy for `steps`. How
+    distinct the states of skills without a q(z|s) of their own (METRA, LSD) are, measured as
+    DIAYN's discriminator is, on rollouts it did not see."""
+    import torch
+    import torch.nn.functional as F
+
+    from agents.nets import mlp
+
+    (x, y), (x_test, y_test) = fit, held_out
+    x, x_test = (torch.as_tensor(np.asarray(v, np.float32).reshape(len(v), -1)) for v in (x, x_test))
+    y, y_test = (torch.as_tensor(np.asarray(v), dtype=torch.int64) for v in (y, y_test))
+    mean, std = x.mean(0), x.std(0) + 1e-6
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = mlp(x.shape[1], hidden, n_classes)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        for _ in range(steps):
+            loss = F.cross_entropy(net((x - mean) / std), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        return float((net((x_test - mean) / std).argmax(-1) == y_test).float().mean())
 
 
 def per_skill_table(rollouts: list[SkillRollout]) -> list[dict[str, float]]:

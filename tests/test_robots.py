@@ -105,6 +105,26 @@ def test_motion_labels_hand_made_trajectories():
     assert motion(there_and_back, dt, fell=False) == ("standing", pytest.approx(0.0))
 
 
+def test_fitted_accuracy_reaches_the_bayes_accuracy_and_no_more():
+    """Held out, the fitted classifier scores what the best one can: 1 on clusters apart, chance
+    on classes drawn alike, and Phi(1)^2 = 0.8413^2 = 0.7079 (by hand, from the normal table) on
+    unit normals at the four corners (+-1, +-1), whose best boundaries are the two axes."""
+    from skills.metrics import fitted_accuracy
+
+    rng = np.random.default_rng(0)
+
+    def draws(means, n=2000, spread=1.0):
+        x = np.concatenate([rng.normal(m, spread, size=(n, len(m))) for m in means])
+        return x, np.repeat(np.arange(len(means)), n)
+
+    apart = [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0), (-10.0, -10.0)]
+    assert fitted_accuracy(draws(apart), draws(apart), 4) > 0.999
+    alike = [(0.0, 0.0), (0.0, 0.0)]
+    assert abs(fitted_accuracy(draws(alike), draws(alike), 2) - 0.5) < 0.03
+    corners = [(-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0), (1.0, 1.0)]
+    assert abs(fitted_accuracy(draws(corners), draws(corners), 4) - 0.7079) < 0.02
+
+
 def test_fallen_on_hand_set_states():
     from skills.metrics import fallen
 
@@ -190,7 +210,7 @@ def test_goal_reaching_on_skills_without_the_position_is_one_line(pointmass_skil
     assert "trained without --feature xy" in proc.stderr
 
 
-def test_skills_without_a_classifier_get_no_accuracy_and_no_rollouts_for_one(tmp_path):
+def test_skills_without_a_classifier_are_scored_by_one_fitted_to_their_positions(tmp_path):
     import sys
 
     from run import main
@@ -203,5 +223,6 @@ def test_skills_without_a_classifier_get_no_accuracy_and_no_rollouts_for_one(tmp
                  "--total-steps", "300", "--learning-starts", "100", "--eval-every", "300",
                  "--no-visualize", "--no-progress", "--run-dir", str(run)]) == 0
     row = robot_row(run, moving=0.5, seed=0, episodes=1)
-    assert row["accuracy"] is None and row["skills"] == 4
-    assert "| n.a. (no classifier) |" in table([row])
+    assert row["classifier"] == "position" and row["skills"] == 4
+    assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["accuracy_stochastic"] <= 1.0
+    assert "sampled; position classifier) |" in table([row])
