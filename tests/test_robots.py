@@ -113,8 +113,8 @@ def test_fitted_accuracy_reaches_the_bayes_accuracy_and_no_more():
 
     rng = np.random.default_rng(0)
 
-    def draws(means, n=2000, spread=1.0):
-        x = np.concatenate([rng.normal(m, spread, size=(n, len(m))) for m in means])
+    def draws(means, n=2000):
+        x = np.concatenate([rng.normal(m, 1.0, size=(n, len(m))) for m in means])
         return x, np.repeat(np.arange(len(means)), n)
 
     apart = [(0.0, 0.0), (10.0, 0.0), (0.0, 10.0), (-10.0, -10.0)]
