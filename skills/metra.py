@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from agents.buffer import Batch
-from agents.config import check, layer_sizes, positive
+from agents.config import ConfigError, check, layer_sizes, positive
 from agents.nets import mlp
 from skills.diayn import append_skill
 
@@ -52,6 +52,15 @@ class DistanceSkillsConfig:
     """multiplies the reward before SAC sees it"""
     skill_steps: int = 0
     """robot steps before the skill is redrawn within an episode; 0: one skill per episode"""
+    alive_bonus: float = field(default=0.0, metadata={"cli": False})
+    """added to every step's reward after the scale, for robots whose episode ends when they fall
+    (as DIAYN's): phi's one-step bound is set by the largest steps in the buffer, and a fall is
+    one, so a dive to the floor pays more per step than a hop unless staying up pays too"""
+    phi_on_feature: bool = field(default=False, metadata={"cli": False})
+    """phi reads only `feature`, appended to the observation (a prior on where skills differ, as
+    DIAYN's x-y prior): off, phi reads the whole observation, and on Ant a 2-D phi may spend an
+    axis on the body's posture, so that equally spaced directions of z do not walk equally
+    spaced directions on the ground"""
     standardize: bool = field(default=False, metadata={"cli": False})
     """phi reads observations standardised per dimension by the mean and standard deviation of
     its first training batch (the random warm-up's transitions), then frozen, as the authors'
@@ -68,6 +77,10 @@ class DistanceSkillsConfig:
         layer_sizes(self, "hidden", min_layers=1)
         positive(self, "lr", "reward_scale")
         check(self, "skill_steps", self.skill_steps >= 0, "must be 0 (one skill per episode) or positive")
+        check(self, "alive_bonus", self.alive_bonus >= 0, "must be >= 0: a cost per step would "
+              "make ending the episode pay")
+        check(self, "phi_on_feature", not self.phi_on_feature or bool(self.feature),
+              "needs a feature for phi to read (skills.feature, e.g. \"xy\")")
 
 
 @dataclass(frozen=True)
@@ -152,6 +165,17 @@ class Standardize(torch.nn.Module):
         return (x - self.mean) / self.std
 
 
+class LastColumns(torch.nn.Module):
+    """x -> its last n entries: the feature that `FeatureInObservation` appends."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = n
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[..., -self.n:]
+
+
 class DistanceSkills:
     """phi and the relabeller; a `SkillPlugin` of the one loop. It has no classifier q(z|s)
     (`predict` is None): its evaluation is coverage and travel, not accuracy. How phi is kept
@@ -159,7 +183,9 @@ class DistanceSkills:
 
     predict = None
 
-    def __init__(self, obs_dim: int, cfg: DistanceSkillsConfig, device: str = "cpu"):
+    def __init__(self, obs_dim: int, cfg: DistanceSkillsConfig, device: str = "cpu", feature_dim: int = 0):
+        """`feature_dim`: with `phi_on_feature`, the number of the observation's last entries
+        that hold the feature."""
         self.cfg = cfg
         self.n_skills = cfg.n_skills
         self.skill_dim = cfg.n_skills  # the one-hot, or z, appended to the observation
@@ -167,10 +193,17 @@ class DistanceSkills:
         self.skill_steps = cfg.skill_steps
         self.feature_fn = None  # phi reads the observation
         self.device = torch.device(device)
-        self.phi = self.representation(obs_dim, cfg)
-        if cfg.standardize:
-            self.phi = torch.nn.Sequential(Standardize(obs_dim), *self.phi)
-        self.phi = self.phi.to(self.device)
+        if cfg.phi_on_feature and feature_dim < 1:
+            raise ValueError("phi_on_feature needs feature_dim >= 1: how many of the observation's last "
+                             "entries hold the feature (build() reads it from the env)")
+        # Modules without parameters go first, so that a phi of the whole observation keeps the
+        # state-dict keys of runs made before `phi_on_feature` existed.
+        inputs = [LastColumns(feature_dim)] if cfg.phi_on_feature else []
+        in_dim = feature_dim if cfg.phi_on_feature else obs_dim
+        self.standardizer = Standardize(in_dim) if cfg.standardize else None
+        if self.standardizer is not None:
+            inputs.append(self.standardizer)
+        self.phi = torch.nn.Sequential(*inputs, *self.representation(in_dim, cfg)).to(self.device)
         self.opt = torch.optim.Adam(self.phi.parameters(), lr=cfg.lr)
 
     @staticmethod
@@ -179,8 +212,19 @@ class DistanceSkills:
 
     @classmethod
     def build(cls, env: gym.Env, cfg: DistanceSkillsConfig, device: str = "cpu"):
-        """For `env` as the policy sees it (`policy_env`): phi over its observation."""
-        return cls(env.observation_space.shape[0], cfg, device)
+        """For `env` as the policy sees it (`policy_env`): phi over its observation, or over the
+        feature the observation ends with (`phi_on_feature`)."""
+        from envs.registry import FeatureInObservation
+
+        feature_dim = 0
+        if cfg.phi_on_feature:
+            if not isinstance(env, FeatureInObservation):
+                raise ConfigError(f"skills.phi_on_feature needs a feature the observation leaves out, "
+                                  f"for phi to read where it is appended; {env.spec.id if env.spec else env} "
+                                  f"observes {cfg.feature!r} already (use \"xy\" on Ant-v5, or "
+                                  f"phi_on_feature false)")
+            feature_dim = int(np.size(env.feature_fn()))
+        return cls(env.observation_space.shape[0], cfg, device, feature_dim)
 
     @staticmethod
     def policy_env(cfg: DistanceSkillsConfig, env: gym.Env) -> gym.Env:
@@ -228,7 +272,8 @@ class DistanceSkills:
         else:
             obs = append_skill(batch.obs, batch.skill, self.n_skills)
             next_obs = append_skill(batch.next_obs, batch.skill, self.n_skills)
-        return batch._replace(obs=obs, next_obs=next_obs, reward=self.cfg.reward_scale * reward)
+        reward = self.cfg.reward_scale * reward + self.cfg.alive_bonus
+        return batch._replace(obs=obs, next_obs=next_obs, reward=reward)
 
     @torch.no_grad()
     def rewards(self, batch: Batch) -> torch.Tensor:
@@ -248,8 +293,9 @@ class DistanceSkills:
     def update(self, batch: Batch) -> tuple[Batch, dict[str, float]]:
         """A step of phi, then the batch relabelled with the phi after it, as the authors' code
         does."""
-        if self.cfg.standardize and not self.phi[0].fitted:
-            self.phi[0].fit(torch.cat([batch.obs, batch.next_obs]))
+        if self.standardizer is not None and not self.standardizer.fitted:
+            x = torch.cat([batch.obs, batch.next_obs])
+            self.standardizer.fit(x[:, -self.standardizer.mean.shape[0]:])
         stats = self.representation_step(batch)
         relabelled = self.relabel(batch)
         stats["skill/intrinsic_reward"] = relabelled.reward.mean()
@@ -278,8 +324,8 @@ class METRA(DistanceSkills):
 
     Config = METRAConfig
 
-    def __init__(self, obs_dim: int, cfg: METRAConfig, device: str = "cpu"):
-        super().__init__(obs_dim, cfg, device)
+    def __init__(self, obs_dim: int, cfg: METRAConfig, device: str = "cpu", feature_dim: int = 0):
+        super().__init__(obs_dim, cfg, device, feature_dim)
         self.log_lambda = torch.tensor(math.log(cfg.init_lambda), device=self.device, requires_grad=True)
         self.lambda_opt = torch.optim.Adam([self.log_lambda], lr=cfg.lambda_lr)
 

@@ -94,6 +94,20 @@ def test_the_reward_is_relabelled_with_the_current_phi(method):
     assert not torch.allclose(method.relabel(b).reward, first.reward)
 
 
+@pytest.mark.parametrize("method", [METRA, LSD])
+def test_alive_bonus_is_added_to_every_step_after_the_scale(method):
+    torch.manual_seed(0)
+    cfg = dict(n_skills=3, hidden=(16,), reward_scale=2.0)
+    plain = method(4, method.Config(**cfg))
+    alive = method(4, method.Config(**cfg, alive_bonus=1.0))
+    alive.phi.load_state_dict(plain.phi.state_dict())
+    b = batch_of(torch.randn(32, 4), torch.randn(32, 4), torch.randint(3, (32,)))
+    by_hand = 2.0 * plain.rewards(b) + 1.0
+    torch.testing.assert_close(alive.relabel(b).reward, by_hand)
+    with pytest.raises(ConfigError, match="alive_bonus must be >= 0"):
+        method.Config(n_skills=3, alive_bonus=-0.5)
+
+
 def test_a_method_without_skills_to_tell_apart_is_refused():
     with pytest.raises(ConfigError, match="n_skills must be at least 2"):
         METRAConfig(n_skills=1)
@@ -218,3 +232,41 @@ def test_standardized_phi_is_blind_to_the_scale_and_offset_of_each_observation_e
     restored = METRA(3, METRAConfig(n_skills=2, hidden=(16,), standardize=True))
     restored.load_state_dict(m.state_dict())  # the statistics travel with the checkpoint
     assert torch.equal(restored.phi[0].std, fitted) and bool(restored.phi[0].fitted)
+
+
+@pytest.mark.parametrize("method", [METRA, LSD])
+def test_phi_on_feature_reads_the_appended_feature_and_nothing_else(method):
+    from envs.registry import make_env
+    from skills.registry import policy_env
+
+    cfg = method.Config(n_skills=2, continuous=True, feature="xy", phi_on_feature=True, standardize=True,
+                        hidden=(16,))
+    env = policy_env(cfg, make_env("Ant-v5"))
+    m = method.build(env, cfg)
+    n = env.observation_space.shape[0]
+    obs = torch.randn(64, n)
+    next_obs = obs + 0.1 * torch.randn(64, n)
+    m.update(batch_of(obs, next_obs, torch.randn(64, 2)))  # fits the standardizer on the x-y alone
+    assert m.standardizer.mean.shape == (2,)
+    torch.testing.assert_close(m.standardizer.mean, torch.cat([obs, next_obs])[:, -2:].mean(0))
+    body = obs.clone()
+    body[:, :-2] = torch.randn(64, n - 2)  # another posture, the same place
+    moved = obs.clone()
+    moved[:, -2:] += 1.0  # the same posture, another place
+    np.testing.assert_array_equal(m.embed(body.numpy()), m.embed(obs.numpy()))
+    assert not np.allclose(m.embed(moved.numpy()), m.embed(obs.numpy()))
+    # Without the option, phi reads the posture too.
+    whole = method.build(env, method.Config(n_skills=2, continuous=True, feature="xy", hidden=(16,)))
+    assert not np.allclose(whole.embed(body.numpy()), whole.embed(obs.numpy()))
+
+
+def test_phi_on_feature_needs_a_feature_the_observation_leaves_out():
+    from envs.registry import make_env
+    from skills.registry import policy_env
+
+    with pytest.raises(ConfigError, match="phi_on_feature needs a feature"):
+        METRAConfig(n_skills=2, phi_on_feature=True)
+    cfg = METRAConfig(n_skills=2, feature="xy", phi_on_feature=True)
+    env = policy_env(cfg, make_env("PointMass-v0"))  # observes its x-y already: nothing appended
+    with pytest.raises(ConfigError, match="observes 'xy' already"):
+        METRA.build(env, cfg)
