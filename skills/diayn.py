@@ -65,10 +65,15 @@ class DIAYNConfig:
               "be told apart from")
         layer_sizes(self, "hidden", min_layers=0)
         positive(self, "lr", "reward_scale")
-        check(self, "alive_bonus", self.alive_bonus >= 0, "must be >= 0: a cost per step would "
-              "make ending the episode pay")
+        check_alive_bonus(self)
         check(self, "skill_steps", self.skill_steps >= 0,
               "must be 0 (one skill per episode) or positive")
+
+
+def check_alive_bonus(cfg) -> None:
+    """The one check of `alive_bonus` that DIAYN, METRA and LSD share."""
+    check(cfg, "alive_bonus", cfg.alive_bonus >= 0, "must be >= 0: a cost per step would make ending "
+          "the episode pay")
 
 
 # ---------------------------------------------------------------- the math, as pure functions

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from agents.buffer import Batch
 from agents.config import ConfigError, check, layer_sizes, positive
 from agents.nets import mlp
-from skills.diayn import append_skill
+from skills.diayn import append_skill, check_alive_bonus
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,7 @@ class DistanceSkillsConfig:
         layer_sizes(self, "hidden", min_layers=1)
         positive(self, "lr", "reward_scale")
         check(self, "skill_steps", self.skill_steps >= 0, "must be 0 (one skill per episode) or positive")
-        check(self, "alive_bonus", self.alive_bonus >= 0, "must be >= 0: a cost per step would "
-              "make ending the episode pay")
+        check_alive_bonus(self)
         check(self, "phi_on_feature", not self.phi_on_feature or bool(self.feature),
               "needs a feature for phi to read (skills.feature, e.g. \"xy\")")
 
