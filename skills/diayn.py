@@ -65,15 +65,14 @@ class DIAYNConfig:
               "be told apart from")
         layer_sizes(self, "hidden", min_layers=0)
         positive(self, "lr", "reward_scale")
-        check_alive_bonus(self)
-        check(self, "skill_steps", self.skill_steps >= 0,
-              "must be 0 (one skill per episode) or positive")
+        check_shared_fields(self)
 
 
-def check_alive_bonus(cfg) -> None:
-    """The one check of `alive_bonus` that DIAYN, METRA and LSD share."""
+def check_shared_fields(cfg) -> None:
+    """The checks of the fields DIAYN, METRA and LSD share: `alive_bonus` and `skill_steps`."""
     check(cfg, "alive_bonus", cfg.alive_bonus >= 0, "must be >= 0: a cost per step would make ending "
           "the episode pay")
+    check(cfg, "skill_steps", cfg.skill_steps >= 0, "must be 0 (one skill per episode) or positive")
 
 
 # ---------------------------------------------------------------- the math, as pure functions

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from agents.buffer import Batch
 from agents.config import ConfigError, check, layer_sizes, positive
 from agents.nets import mlp
-from skills.diayn import append_skill, check_alive_bonus
+from skills.diayn import append_skill, check_shared_fields
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,7 @@ class DistanceSkillsConfig:
                   "zero-centred one-hots, and one skill has no direction")
         layer_sizes(self, "hidden", min_layers=1)
         positive(self, "lr", "reward_scale")
-        check(self, "skill_steps", self.skill_steps >= 0, "must be 0 (one skill per episode) or positive")
-        check_alive_bonus(self)
+        check_shared_fields(self)
         check(self, "phi_on_feature", not self.phi_on_feature or bool(self.feature),
               "needs a feature for phi to read (skills.feature, e.g. \"xy\")")
 
