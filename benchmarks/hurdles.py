@@ -2,12 +2,14 @@
 flat SAC from scratch on CheetahHurdle-v0 at equal robot steps, hurdles passed per episode.
 
 Skills are pretrained on HalfCheetah-v5 from `--skills-config` (default
-configs/skills_halfcheetah.json). Before the controllers train it prints what each skill does
-alone on the hurdles and what skills chosen uniformly at random pass. Then, per seed, the soft
-Q-learning controller from `--config` (default configs/cheetah_hurdles.json: a skill every 10
-steps, chosen from the cheetah's observation, the next hurdle's distance and the skill that ran
-last) and SAC from scratch for as many robot steps. Target: the hierarchy passes >= 3 hurdles
-per episode on average, and more than flat SAC.
+configs/discovery/cheetah_metra.json: METRA's 16 skills at 2M steps, whose forward runners
+bound over hurdles they never saw; configs/skills_halfcheetah.json's DIAYN skills trip on
+them). Before the controllers train it prints what each skill does alone on the hurdles and
+what skills chosen uniformly at random pass. Then, per seed, the soft Q-learning controller
+from `--config` (default configs/cheetah_hurdles.json: a skill every 10 steps, chosen from the
+cheetah's observation, the next hurdle's distance and the skill that ran last) and SAC from
+scratch for as many robot steps. Target: the hierarchy passes >= 3 hurdles per episode on
+average, and more than flat SAC.
 
     python benchmarks/hurdles.py --out DIR --seeds 0 1 2 3 4 --jobs 2
 
@@ -51,13 +53,23 @@ def skills_alone(skills: Path, config: str, episodes: int, seed: int = 1_000_000
           flush=True)
 
 
+def equal_steps(out: Path, seeds: list[int]) -> pd.DataFrame:
+    """Hurdles per episode, the mean over seeds, of the controllers and of flat SAC at each
+    robot step where both were evaluated: the target compares them at equal steps."""
+    means = []
+    for name, prefix in (("hierarchy", "hier"), ("flat SAC", "flat")):
+        ev = pd.concat([evaluations(out / f"{prefix}-s{seed}", METRIC) for seed in seeds])
+        means.append(ev.groupby("step")[METRIC].mean().rename(name))
+    return pd.concat(means, axis=1, join="inner")
+
+
 def main() -> None:
     p = OneLineParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seeds", type=non_negative, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--config", default=str(CONFIGS / "cheetah_hurdles.json"),
                    help="the hierarchy's config file (its controller, k, input, budget)")
-    p.add_argument("--skills-config", default=str(CONFIGS / "skills_halfcheetah.json"),
+    p.add_argument("--skills-config", default=str(CONFIGS / "discovery" / "cheetah_metra.json"),
                    help="the skills' pretraining config file")
     p.add_argument("--steps", type=count, default=None,
                    help="robot steps of the hierarchy and of flat SAC (default: the config's)")
@@ -92,6 +104,9 @@ def main() -> None:
     for name, g in df.groupby("method", sort=False):
         print(f"{name}: {g['hurdles'].mean():.2f} +- {g['hurdles'].std():.2f} hurdles per episode over "
               f"{len(g)} seeds (target for the hierarchy: >= 3 and more than flat SAC)")
+    if not a.no_flat:
+        print(f"at equal robot steps, the mean over seeds {' '.join(map(str, a.seeds))}:")
+        print(equal_steps(a.out, a.seeds).round(2).to_string())
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ class SkillPolicy(Protocol):
     """What SkillEnv needs of a skill set (skills.library.SkillLibrary is one)."""
 
     n_skills: int
+    env_name: str
+    """the env the skills were pretrained on"""
     continuous_dim: int
     """d for continuous skills (z a unit vector in R^d: SkillEnv's action is a Box), 0 for K"""
 
@@ -73,8 +75,9 @@ class SkillEnv(gym.Env):
     early if the task's episode does, and terminated / truncated are the task's own, so an agent
     bootstraps through the task's time limit and not through its terminations.
     Skills act deterministically (their mean action), as the paper's frozen skills do, on the
-    robot's part of the observation (and any feature of the state they were trained to see
-    beside it, such as the torso's position where the robot's observation leaves it out). The
+    robot's part of the observation, or all of it where they were pretrained on the task's own
+    env, and any feature of the state they were trained to see beside it, such as the torso's
+    position where the robot's observation leaves it out. The
     controller sees the task's observation whole
     (`observe="full"`), or only the entries the task appends after the robot's (`"task"`: on
     AntWaypoints the waypoint relative to the torso), which is all a controller over skills that
@@ -94,7 +97,11 @@ class SkillEnv(gym.Env):
         self.task_env = task_env
         self.library = library
         self.steps_per_skill = steps_per_skill
-        self._robot_dim = robot_obs_dim(task_env)
+        # Skills pretrained on the task's own env (reward-free, on its hurdles) saw its whole
+        # observation then, the task's entries too; skills from the bare robot see the robot's.
+        task_id = task_env.spec.id if task_env.spec is not None else None
+        own = getattr(library, "env_name", None) == task_id
+        self._robot_dim = task_env.observation_space.shape[0] if own else robot_obs_dim(task_env)
         self._feature = library.observed_feature(task_env)
         space = task_env.observation_space
         self._index = controller_index(task_env, observe)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,3 +69,19 @@ def test_sac_quality_pairs_runs_by_seed(tmp_path):
     # Seeds 0 and 1 on both sides: differences -2235.9 and -218.5, mean -1227.2, standard
     # error |d0 - d1| / 2 = 1008.7; seeds 2 and 5 have no partner.
     assert "ours-td3 - sb3-td3, paired by seed: n=2  mean  -1227.2  standard error  1008.7" in proc.stdout
+
+
+def test_hurdles_compares_the_two_at_the_steps_both_evaluated(tmp_path):
+    """Controllers evaluated every 10k steps, flat SAC every 20k: the means over seeds meet at
+    0 and 20k only, and rows without an evaluation (training rows) are left out."""
+    from hurdles import METRIC, equal_steps
+
+    runs = {"hier-s0": [(0, 1.0), (5, None), (10_000, 3.0), (20_000, 5.0)],
+            "hier-s1": [(0, 3.0), (10_000, 1.0), (20_000, 9.0)],
+            "flat-s0": [(0, 0.0), (20_000, 2.0)], "flat-s1": [(0, 1.0), (20_000, 4.0)]}
+    for name, rows in runs.items():
+        (tmp_path / name).mkdir()
+        pd.DataFrame(rows, columns=["step", METRIC]).to_csv(tmp_path / name / "metrics.csv", index=False)
+    table = equal_steps(tmp_path, [0, 1])
+    assert table.index.tolist() == [0, 20_000]
+    assert table["hierarchy"].tolist() == [2.0, 7.0] and table["flat SAC"].tolist() == [0.5, 3.0]

@@ -194,3 +194,19 @@ def test_config_file_options_are_kept_and_resumed(pointmass_skills, tmp_path):
     assert main(["hierarchy", "--resume", "--run-dir", str(run), "--total-steps", "40",
                  "--no-progress"]) == 0
     assert pd.read_csv(run / "metrics.csv")["step"].iloc[-1] == 40
+
+
+def test_skills_pretrained_on_the_task_drive_it(tmp_path):
+    """Skills pretrained reward-free on CheetahHurdle-v0 itself take its 18-entry observation
+    (the next hurdle's distance too, and the torso's x they asked for): a controller runs them."""
+    skills, hier = tmp_path / "skills", tmp_path / "hier"
+    assert main(["pretrain", "--env", "CheetahHurdle-v0", "--skills", "2", "--feature", "x",
+                 "--total-steps", "200", "--learning-starts", "100", "--hidden", "16",
+                 "--disc-hidden", "16", "--eval-every", "200", "--threads", "1",
+                 "--run-dir", str(skills), "--no-progress", "--no-visualize"]) == 0
+    lib = SkillLibrary.load(skills)
+    assert lib.obs_dim == 19
+    assert main(["hierarchy", "--skills-from", str(skills), "--task", "CheetahHurdle-v0",
+                 "--total-steps", "100", "--learning-starts", "50", "--eval-every", "100",
+                 "--eval-episodes", "1", "--run-dir", str(hier), "--no-progress"]) == 0
+    assert pd.read_csv(hier / "metrics.csv")["step"].iloc[-1] == 100

@@ -169,6 +169,23 @@ def test_skills_see_the_robots_observation_and_the_controller_the_tasks():
     np.testing.assert_array_equal(lib.seen[0], obs[:105])
 
 
+def test_skills_pretrained_on_the_task_see_its_whole_observation():
+    """Skills whose env is the task's own saw the task's entries in pretraining, and see them
+    here; the same skills named for another env get the robot's part only."""
+    task, lib = make_env("AntWaypoints-v0", seed=0), IdleAnt()
+    lib.env_name = "AntWaypoints-v0"
+    env = SkillEnv(task, lib, steps_per_skill=1)
+    obs, _ = env.reset(seed=0)
+    env.step(0)
+    assert lib.seen[-1].shape == (107,)
+    np.testing.assert_array_equal(lib.seen[-1], obs)
+    lib.env_name = "Ant-v5"
+    env = SkillEnv(task, lib, steps_per_skill=1)
+    obs, _ = env.reset(seed=0)
+    env.step(0)
+    np.testing.assert_array_equal(lib.seen[-1], obs[:105])
+
+
 def test_controller_can_see_only_the_tasks_own_entries():
     """observe='task': the controller gets the waypoint relative to the torso (the 2 entries the
     task appends), the skills still the robot's 105, and check_env passes."""
