@@ -77,14 +77,14 @@ class SkillEnv(gym.Env):
     Skills act deterministically (their mean action), as the paper's frozen skills do, on the
     robot's part of the observation, or all of it where they were pretrained on the task's own
     env, and any feature of the state they were trained to see beside it, such as the torso's
-    position where the robot's observation leaves it out. The
-    controller sees the task's observation whole
-    (`observe="full"`), or only the entries the task appends after the robot's (`"task"`: on
-    AntWaypoints the waypoint relative to the torso), which is all a controller over skills that
-    already walk needs to know, and 2 inputs instead of 107 to learn from; `"task+pose"` adds
-    the torso's height and orientation, where a fall would show. With `last_skill=True` the
-    controller also sees which skill ran last, one-hot (zeros at an episode's start): the gait
-    the next skill must start from, where a switch of skills can make the robot fall.
+    position where the robot's observation leaves it out. The controller sees the task's
+    observation whole (`observe="full"`), or only the entries the task appends after the
+    robot's (`"task"`: on AntWaypoints the waypoint relative to the torso), which is all a
+    controller over skills that already walk needs to know, and 2 inputs instead of 107 to
+    learn from; `"task+pose"` adds the torso's height and orientation, where a fall would show.
+    With `last_skill=True` the controller also sees which skill ran last, one-hot (zeros at an
+    episode's start): the gait the next skill must start from, where a switch of skills can make
+    the robot fall.
     """
 
     def __init__(self, task_env: gym.Env, library: SkillPolicy, steps_per_skill: int,
