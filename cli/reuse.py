@@ -29,14 +29,15 @@ def _library(cfg):
     return lib
 
 
-def _check_robot_observation(task: str) -> None:
-    """Fine-tuning continues the skill's own networks, whose input is the robot's observation: a
-    task that appends entries of its own (AntWaypoints' waypoint) does not fit them."""
+def _check_robot_observation(task: str, library) -> None:
+    """Fine-tuning continues the skill's own networks, whose input is what they saw in
+    pretraining: a task that appends entries of its own (AntWaypoints' waypoint) does not fit
+    skills pretrained on the bare robot."""
     from envs.registry import make_env
-    from envs.skill_env import robot_obs_dim
+    from envs.skill_env import skill_obs_dim
 
     env = make_env(task)
-    robot, total = robot_obs_dim(env), env.observation_space.shape[0]
+    robot, total = skill_obs_dim(env, library), env.observation_space.shape[0]
     env.close()
     if total != robot:
         raise ConfigError(f"{task} appends {total - robot} entries to the robot's {robot}-entry "
@@ -77,7 +78,7 @@ def finetune(cfg: FinetuneConfig, run_dir: str | Path, resume: bool = False) -> 
     cfg = replace(cfg, sac=replace(cfg.sac, hidden=lib.agent.cfg.hidden))
     if cfg.scratch:  # fresh networks: any task observation fits them
         return run_training(cfg, run_dir, resume)
-    _check_robot_observation(cfg.task)
+    _check_robot_observation(cfg.task, lib)
     if cfg.skill is None:  # a new run: choose the skill (a resumed one has it)
         returns = skill_task_returns(lib, lambda: make_env(cfg.task, seed=cfg.seed + 10_000),
                                      cfg.loop.eval_episodes)

@@ -43,6 +43,16 @@ def robot_obs_dim(env: gym.Env) -> int:
     return int(getattr(env.unwrapped, "robot_obs_dim", env.observation_space.shape[0]))
 
 
+def skill_obs_dim(task_env: gym.Env, library: SkillPolicy) -> int:
+    """How many leading entries of `task_env`'s observation skills take: all of them where they
+    were pretrained on the task's own env (reward-free, on its hurdles: they saw the task's
+    entries then), else the robot's."""
+    task_id = task_env.spec.id if task_env.spec is not None else None
+    if getattr(library, "env_name", None) == task_id:  # fakes and wrappers may not name one
+        return task_env.observation_space.shape[0]
+    return robot_obs_dim(task_env)
+
+
 def controller_index(env: gym.Env, observe: str) -> np.ndarray:
     """Which entries of `env`'s observation a controller sees: all ("full"), those the task
     appends after the robot's ("task"), or those plus the torso's height and orientation, the
@@ -97,11 +107,7 @@ class SkillEnv(gym.Env):
         self.task_env = task_env
         self.library = library
         self.steps_per_skill = steps_per_skill
-        # Skills pretrained on the task's own env (reward-free, on its hurdles) saw its whole
-        # observation then, the task's entries too; skills from the bare robot see the robot's.
-        task_id = task_env.spec.id if task_env.spec is not None else None
-        own = getattr(library, "env_name", None) == task_id
-        self._robot_dim = task_env.observation_space.shape[0] if own else robot_obs_dim(task_env)
+        self._robot_dim = skill_obs_dim(task_env, library)
         self._feature = library.observed_feature(task_env)
         space = task_env.observation_space
         self._index = controller_index(task_env, observe)

@@ -100,6 +100,19 @@ def test_task_with_its_own_observation_entries_is_refused(tmp_path, capsys):
                  "--eval-episodes", "1", "--run-dir", str(tmp_path / "scratch"), *SMALL]) == 0
 
 
+
+def test_skills_pretrained_on_the_task_fine_tune_on_it(tmp_path):
+    # Skills pretrained reward-free on CheetahHurdle-v0 took its hurdle entry then: the task that
+    # refuses skills from the bare robot fits theirs.
+    assert main(["pretrain", "--env", "CheetahHurdle-v0", "--skills", "2", "--feature", "x",
+                 "--total-steps", "30", "--eval-every", "30", "--learning-starts", "10",
+                 "--disc-hidden", "16", "--no-visualize", "--run-dir", str(tmp_path / "skills"),
+                 *SMALL]) == 0
+    assert main(["finetune", "--skills-from", str(tmp_path / "skills"), "--task", "CheetahHurdle-v0",
+                 "--total-steps", "30", "--eval-every", "30", "--run-dir", str(tmp_path / "ft"),
+                 *SMALL]) == 0
+    assert (tmp_path / "ft" / "skill_returns.csv").is_file()
+
 def test_pretrain_dir_that_is_not_a_pretraining_run(tmp_path):
     assert main(["train", "--env", "PointMassGoal-v0", "--total-steps", "50", "--learning-starts", "10",
                  "--run-dir", str(tmp_path / "sac"), *SMALL]) == 0
