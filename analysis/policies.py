@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -40,6 +41,22 @@ def load_policy(run_dir: str | Path, config, render_size: int = 240
     return env, policy
 
 
+def load_controller(run_dir: str | Path, config, render_size: int = 240
+                    ) -> tuple[gym.Env, Callable[[np.ndarray], int]]:
+    """(the hierarchy's SkillEnv over a `Filmed` rendering env of its task, the controller's
+    greedy choice of skill) of a hierarchy run (its typed config)."""
+    from agents.discrete import SoftQ
+    from analysis.video import Filmed, video_env
+    from cli.reuse import hierarchy_env, skill_library
+
+    state = load_checkpoint(Path(run_dir) / "checkpoints")
+    task = Filmed(video_env(lambda **kw: make_env(config.env_name, **kw), render_size))
+    env = hierarchy_env(task, _from_skills_run(config, lambda: skill_library(config)), config)
+    agent = SoftQ(env.observation_space.shape[0], int(env.action_space.n), config.agent_config)
+    agent.load_state_dict(state["agent"])
+    return env, lambda obs: agent.act(obs, deterministic=True)
+
+
 def load_agent(run_dir: str | Path):
     """(the typed config, the trained agent, an env of its task) of a `train` run, from its
     latest checkpoint: to act in the env (stochastically or not) or in a perturbed copy of it."""
@@ -63,9 +80,15 @@ def _skills_view(config) -> Callable[[gym.Env], gym.Env]:
     from cli.configs import read_run
     from skills.registry import policy_env
 
-    try:
-        skills = read_run(config.skills_from, "pretrain").skills
-    except (RunDirError, OSError) as e:
-        raise RunDirError(f"the fine-tuned skill's observation is defined by its pretraining run, "
-                          f"which cannot be read ({e}); restore {config.skills_from}") from None
+    skills = _from_skills_run(config, lambda: read_run(config.skills_from, "pretrain").skills)
     return lambda env: policy_env(skills, env)
+
+
+def _from_skills_run(config, read: Callable[[], Any]) -> Any:
+    """read() of the pretraining run a finetune or hierarchy run reused, or one RunDirError
+    saying to restore it."""
+    try:
+        return read()
+    except (RunDirError, OSError) as e:
+        raise RunDirError(f"the {config.command} run's skills are read from its pretraining run, "
+                          f"which cannot be read ({e}); restore {config.skills_from}") from None

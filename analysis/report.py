@@ -2,7 +2,8 @@
 
 Reads run directories only; never trains. Skill runs get a video per skill, a grid video, the
 skill trajectories, the coverage map and the discriminator's confusion matrix on fresh rollouts;
-every run gets its learning curves and a video of its policy.
+every run gets its learning curves and a video of its policy (a hierarchy's: of its controller
+choosing skills).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from analysis.stats import final_table
 
 # The curves worth a plot, when the run has them.
 CURVES = ("eval/return", "eval/disc_accuracy", "eval/coverage", "eval/log_q_z", "train/alpha",
-          "train/entropy", "train/critic_loss", "skill/disc_loss", "skill/intrinsic_reward")
+          "train/entropy", "train/critic_loss", "skill/disc_loss", "skill/intrinsic_reward",
+          "eval/hurdles_passed", "eval/furthest_x")
 
 
 def _require_checkpoint(run_dir: Path) -> None:
@@ -53,6 +55,8 @@ def visualize(run_dir: str | Path, steps: int | None = None, size: int = 240, gi
         sections += _skill_media(run_dir, media, steps, size, gif, seed, no_video, progress)
     elif no_video:
         sections.append(f"## Policy\n\nNo video: {no_video}")
+    elif config.command == "hierarchy":
+        sections += _controller_media(run_dir, config, media, steps, size, gif, seed)
     else:
         sections += _policy_media(run_dir, config, media, steps, size, gif, seed)
     sections += _curves(run_dir, media)
@@ -129,6 +133,24 @@ def _policy_media(run_dir: Path, config, media: Path, steps, size, gif, seed) ->
     path = policy_video(env, policy, media / f"policy.{'gif' if gif else 'mp4'}", steps=steps, seed=seed)
     env.close()
     return [f"## Policy\n\nDeterministic policy: [{path.name}](media/{path.name})"]
+
+
+def _controller_media(run_dir: Path, config, media: Path, steps, size, gif, seed) -> list[str]:
+    from collections import Counter
+
+    from analysis.policies import load_controller
+    from analysis.video import controller_video
+    from skills.evaluate import skill_label
+
+    env, controller = load_controller(run_dir, config, render_size=size)
+    video = media / f"controller.{'gif' if gif else 'mp4'}"
+    path, choices, summary = controller_video(env, controller, video, steps=steps, seed=seed)
+    env.close()
+    did = "; ".join(f"{k} {v:.4g}" for k, v in summary.items())
+    chosen = ", ".join(f"{skill_label(z)} {n}x" for z, n in sorted(Counter(choices).items()))
+    return [f"## Controller\n\nOne episode of the greedy controller, a skill every "
+            f"{config.steps_per_skill} robot steps, each frame labelled with the skill running: "
+            f"[{path.name}](media/{path.name})\n\n{did}\n\nSkills chosen: {chosen}"]
 
 
 def _curves(run_dir: Path, media: Path) -> list[str]:

@@ -103,6 +103,25 @@ def video_env(make, size: int):
     return env
 
 
+class Filmed(gym.Wrapper):
+    """Keeps a frame after the env's reset and after each of its steps, in `frames`: a
+    hierarchy's SkillEnv runs k steps of its task per choice and renders only the last."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.frames: list[np.ndarray] = []
+
+    def reset(self, **kwargs):
+        out = self.env.reset(**kwargs)
+        self.frames.append(self.env.render())
+        return out
+
+    def step(self, action):
+        out = self.env.step(action)
+        self.frames.append(self.env.render())
+        return out
+
+
 def label(frame: np.ndarray, text: str) -> np.ndarray:
     """`frame` with `text` in its top-left corner."""
     from PIL import Image, ImageDraw
@@ -182,3 +201,33 @@ def policy_video(env, policy, path: str | Path, steps: int | None = None, seed: 
         if terminated or truncated:
             break
     return write_video(frames, path, int(env.metadata.get("render_fps", 30)))
+
+
+def controller_video(env, controller, path: str | Path, steps: int | None = None, seed: int = 0
+                     ) -> tuple[Path, list, dict[str, float]]:
+    """A video of one episode (or its first `steps` robot steps) of a hierarchy: `controller(obs)
+    -> z` picks the skills of `env`, a SkillEnv over a `Filmed` rendering env of the task. Every
+    robot step is a frame, labelled with the skill running. Also returns the skills chosen, in
+    order, and what the episode did: its return, robot steps and the task's episode metrics."""
+    from agents.loop import EPISODE_METRICS, ROBOT_STEPS, UNDISCOUNTED_REWARD
+    from skills.evaluate import skill_label
+
+    filmed = env.task_env
+    filmed.frames.clear()
+    obs, _ = env.reset(seed=seed)
+    frames = list(filmed.frames)
+    choices: list = []
+    summary: dict[str, float] = {"return": 0.0, "robot_steps": 0}
+    while steps is None or len(frames) <= steps:
+        z = controller(obs.astype(np.float32))
+        filmed.frames.clear()
+        obs, reward, terminated, truncated, info = env.step(z)
+        frames += [label(f, skill_label(z)) for f in filmed.frames]
+        choices.append(z)
+        summary["return"] += float(info.get(UNDISCOUNTED_REWARD, reward))
+        summary["robot_steps"] += int(info.get(ROBOT_STEPS, 1))
+        if terminated or truncated:
+            summary.update(info.get(EPISODE_METRICS, {}))
+            break
+    fps = int(filmed.metadata.get("render_fps", 30))
+    return write_video(frames[:None if steps is None else steps + 1], path, fps), choices, summary

@@ -11,7 +11,8 @@ from cli.configs import FinetuneConfig, HierarchyConfig
 from cli.runs import run_training
 
 
-def _library(cfg):
+def skill_library(cfg):
+    """The skills a finetune or hierarchy run (its config) reuses, checked against its task."""
     from envs.registry import check_same_robot
     from skills.library import SkillLibrary
 
@@ -74,7 +75,7 @@ def finetune(cfg: FinetuneConfig, run_dir: str | Path, resume: bool = False) -> 
     from envs.registry import make_env
     from skills.reuse import FixedSkill, skill_task_returns
 
-    lib = _library(cfg)
+    lib = skill_library(cfg)
     cfg = replace(cfg, sac=replace(cfg.sac, hidden=lib.agent.cfg.hidden))
     if cfg.scratch:  # fresh networks: any task observation fits them
         return run_training(cfg, run_dir, resume)
@@ -118,7 +119,7 @@ def hierarchy(cfg: HierarchyConfig, run_dir: str | Path, resume: bool = False) -
         raise RunDirError(f"{run_dir} was trained before the controller's return was discounted "
                           "within each choice (schema version 2) and cannot resume; start a new "
                           f"run with --config {Path(run_dir) / 'config.json'}")
-    lib = _library(cfg)
+    lib = skill_library(cfg)
     _check_task(cfg.task, lib, cfg)
     def make_agent(obs_dim: int, space):
         import gymnasium as gym

@@ -1,10 +1,14 @@
 """run.py visualize and analyze on real short runs: media, report.md, comparison, bad input."""
 
+import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import imageio.v3 as iio
+import numpy as np
 import pytest
 
 from run import main
@@ -48,6 +52,38 @@ def test_visualize_any_run_shows_its_policy(rendering, runs):
     assert main(["visualize", "--run-dir", str(runs / "sac0"), "--steps", "10", "--size", "48",
                  "--gif"]) == 0
     assert "media/policy.gif" in _linked_files_exist(runs / "sac0" / "report.md")
+
+
+@pytest.fixture(scope="module")
+def hier(runs):
+    run = runs / "hier"
+    assert main(["hierarchy", "--skills-from", str(runs / "skills"), "--task", "PointMassGoal-v0",
+                 "--steps-per-skill", "10", "--total-steps", "60", "--learning-starts", "20",
+                 "--batch-size", "8", "--run-dir", str(run), "--no-progress"]) == 0
+    return run
+
+
+def test_visualize_a_hierarchy_films_its_controller_choosing_skills(rendering, hier):
+    run = hier
+    assert main(["visualize", "--run-dir", str(run), "--steps", "25", "--size", "48"]) == 0
+    assert "media/controller.mp4" in _linked_files_exist(run / "report.md")
+    frames = iio.imread(run / "media" / "controller.mp4")
+    assert frames.shape == (26, 48, 48, 3)  # every robot step, not one frame per choice
+    assert not np.array_equal(frames[1], frames[25])  # the point moved
+    # the skill's label (black text on white) is on every frame after the start
+    assert all(f[:14, :30].mean() > frames[0][:14, :30].mean() + 20 for f in frames[1:])
+    chosen = re.search(r"Skills chosen: (.*)", (run / "report.md").read_text()).group(1)
+    assert sum(int(n) for n in re.findall(r"(\d+)x", chosen)) == 3  # 25 steps: 3 choices of 10
+
+
+def test_visualize_a_hierarchy_whose_skills_moved_says_to_restore_them(hier, tmp_path, capsys):
+    config = json.loads((hier / "config.json").read_text())
+    shutil.copytree(hier, tmp_path / "hier")
+    gone = dict(config, skills_from=str(tmp_path / "gone"))
+    (tmp_path / "hier" / "config.json").write_text(json.dumps(gone))
+    assert main(["visualize", "--run-dir", str(tmp_path / "hier"), "--steps", "5", "--size", "48"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"restore {tmp_path / 'gone'}" in err
 
 
 def test_analyze_compares_seeds(runs, tmp_path):
