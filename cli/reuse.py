@@ -30,22 +30,6 @@ def skill_library(cfg):
     return lib
 
 
-def _check_robot_observation(task: str, library) -> None:
-    """Fine-tuning continues the skill's own networks, whose input is what they saw in
-    pretraining: a task that appends entries of its own (AntWaypoints' waypoint) does not fit
-    skills pretrained on the bare robot."""
-    from envs.registry import make_env
-    from envs.skill_env import skill_obs_dim
-
-    env = make_env(task)
-    robot, total = skill_obs_dim(env, library), env.observation_space.shape[0]
-    env.close()
-    if total != robot:
-        raise ConfigError(f"{task} appends {total - robot} entries to the robot's {robot}-entry "
-                          "observation, which the skills' networks cannot take; reuse the skills "
-                          "there with `run.py hierarchy`")
-
-
 def _check_task(task: str, library, cfg: HierarchyConfig) -> None:
     """Refuse, with a one-line error before anything is built, skill rotations the skills'
     observation cannot take, and --controller-obs task or task+pose where the task has no
@@ -71,15 +55,22 @@ def _check_task(task: str, library, cfg: HierarchyConfig) -> None:
 def finetune(cfg: FinetuneConfig, run_dir: str | Path, resume: bool = False) -> dict[str, float]:
     """Evaluate every skill on the task, pick the best, and train SAC from its pretrained actor
     and critics with that skill fixed; or, with `scratch`, SAC from scratch on the same budget
-    and network sizes (sac.hidden is always the skills' own)."""
+    and network sizes (sac.hidden is always the skills' own). Where the task appends entries to
+    the robot's observation, the pretrained networks get inputs of zero weight for them."""
     from envs.registry import make_env
-    from skills.reuse import FixedSkill, skill_task_returns
+    from envs.skill_env import skill_obs_dim
+    from skills.reuse import FixedSkill, insert_inputs, skill_task_returns
 
     lib = skill_library(cfg)
     cfg = replace(cfg, sac=replace(cfg.sac, hidden=lib.agent.cfg.hidden))
     if cfg.scratch:  # fresh networks: any task observation fits them
         return run_training(cfg, run_dir, resume)
-    _check_robot_observation(cfg.task, lib)
+    env = make_env(cfg.task)
+    # Entries the task appends to what the skills saw (AntWaypoints' waypoint, CheetahHurdle's
+    # next hurdle): they sit after the robot's, before the skills' feature and one-hot.
+    seen = skill_obs_dim(env, lib)
+    new = env.observation_space.shape[0] - seen
+    env.close()
     if cfg.skill is None:  # a new run: choose the skill (a resumed one has it)
         returns = skill_task_returns(lib, lambda: make_env(cfg.task, seed=cfg.seed + 10_000),
                                      cfg.loop.eval_episodes)
@@ -96,9 +87,12 @@ def finetune(cfg: FinetuneConfig, run_dir: str | Path, resume: bool = False) -> 
         # Networks from pretraining, fresh optimizers for the new reward. The temperature too,
         # unless the run fixes its own (sac.alpha).
         pre = lib.agent
-        agent.actor.load_state_dict(pre.actor.state_dict())
-        agent.critic.load_state_dict(pre.critic.state_dict())
-        agent.critic_target.load_state_dict(pre.critic_target.state_dict())
+        for net, first in (("actor", "trunk.0.weight"), ("critic", "weights.0"),
+                           ("critic_target", "weights.0")):
+            state = getattr(pre, net).state_dict()
+            if new:  # zero weights on the task's entries: the run starts as the skill exactly
+                state[first] = insert_inputs(state[first], seen, new)
+            getattr(agent, net).load_state_dict(state)
         if agent.learn_alpha:
             agent.log_alpha.data.copy_(pre.log_alpha.data)
 

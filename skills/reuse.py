@@ -6,8 +6,8 @@ keep seeing [s, one_hot(z*)] with z* fixed, and the reward is the task's own.
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
+import torch
 
 from agents.buffer import Batch
 from agents.loop import evaluate_returns
@@ -51,11 +51,26 @@ class FixedSkill:
 
 def skill_task_returns(library, make_task_env, episodes: int) -> np.ndarray:
     """Mean task return of each skill, each on a fresh env from `make_task_env()` (so every skill,
-    and the fine-tuning's first evaluation, meets the same seeded episodes)."""
+    and the fine-tuning's first evaluation, meets the same seeded episodes). A skill sees the task
+    as it would in a hierarchy (SkillEnv): without the entries a task appends to the robot's
+    observation, which it never saw."""
+    from envs.skill_env import SkillEnv
+
     returns = []
     for z in range(library.n_skills):
-        env: gym.Env = library.observed(make_task_env())
-        metrics = evaluate_returns(env, lambda obs, _, z=z: library.act(obs, z), episodes)
+        env = SkillEnv(make_task_env(), library, steps_per_skill=1)
+        metrics = evaluate_returns(env, lambda obs, _, z=z: z, episodes)
         returns.append(metrics["eval/return"])
         env.close()
     return np.asarray(returns)
+
+
+def insert_inputs(weight: torch.Tensor, at: int, n: int) -> torch.Tensor:
+    """A first layer's `weight` (inputs along dim 1: nn.Linear's (out, in), TwinCritic's
+    (critics, in, out)) with `n` inputs of zero weight inserted before input `at`. The layer's
+    output is what it was, whatever the new inputs hold, and their weights still get gradients:
+    a skill fine-tuned on a task that appends entries to the robot's observation starts as the
+    skill exactly, and learns to use them."""
+    shape = list(weight.shape)
+    shape[1] = n
+    return torch.cat([weight[:, :at], weight.new_zeros(shape), weight[:, at:]], dim=1)

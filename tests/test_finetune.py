@@ -1,5 +1,6 @@
 """Fine-tuning starts from the pretrained skill (its first evaluation is that skill's task return)
-and keeps the pretrained weights; --scratch does not; skills only run on their own robot."""
+and keeps the pretrained weights, on tasks that append entries to the robot's observation too;
+--scratch does not; skills only run on their own robot."""
 
 import subprocess
 import sys
@@ -83,22 +84,51 @@ def test_skills_of_another_robot_are_refused(skills, tmp_path):
     assert "PointMass" in proc.stderr and "HalfCheetah" in proc.stderr
 
 
-def test_task_with_its_own_observation_entries_is_refused(tmp_path, capsys):
-    # AntWaypoints appends the waypoint to the low-gear ant's observation: the skills' networks
-    # take the robot's 105 entries only, so fine-tuning them there cannot work; hierarchy can.
-    assert main(["pretrain", "--env", "AntLowGear-v0", "--skills", "2", "--total-steps", "30",
-                 "--eval-every", "30", "--learning-starts", "10", "--eval-episodes", "1",
-                 "--disc-hidden", "16", "--no-visualize", "--run-dir", str(tmp_path / "ant"), *SMALL]) == 0
-    capsys.readouterr()
-    assert main(["finetune", "--skills-from", str(tmp_path / "ant"), "--task", "AntWaypoints-v0",
-                 "--total-steps", "30", "--run-dir", str(tmp_path / "ft")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "run.py hierarchy" in err and "105" in err
-    # from scratch, SAC's networks are fresh and take the task's whole observation
-    assert main(["finetune", "--skills-from", str(tmp_path / "ant"), "--task", "AntWaypoints-v0",
-                 "--scratch", "--total-steps", "30", "--learning-starts", "10", "--eval-every", "30",
-                 "--eval-episodes", "1", "--run-dir", str(tmp_path / "scratch"), *SMALL]) == 0
+def test_task_entries_join_the_skill_with_zero_weights(tmp_path):
+    # CheetahHurdle-v0 appends the next hurdle's distance to the cheetah's 17 entries, which skills
+    # from the bare robot never saw; their x (--feature x) comes after it. The networks get an
+    # input of zero weight for it: a run with no update yet acts as the skill exactly, whatever
+    # the hurdle's distance, and updates give the input weight.
+    from agents.registry import build_agent
+    from cli.configs import read_run
+    from envs.registry import make_env
+    from skills.library import SkillLibrary
 
+    assert main(["pretrain", "--env", "HalfCheetah-v5", "--skills", "2", "--feature", "x",
+                 "--total-steps", "30", "--eval-every", "30", "--learning-starts", "10",
+                 "--disc-hidden", "16", "--no-visualize", "--run-dir", str(tmp_path / "skills"),
+                 *SMALL]) == 0
+    for name, steps in (("before", "10"), ("after", "60")):  # updates from step 20
+        assert main(["finetune", "--skills-from", str(tmp_path / "skills"), "--task",
+                     "CheetahHurdle-v0", "--total-steps", steps, "--learning-starts", "20",
+                     "--eval-every", "60", "--run-dir", str(tmp_path / name), *SMALL]) == 0
+    lib = SkillLibrary.load(tmp_path / "skills")
+    config = read_run(tmp_path / "before", "finetune")
+    env = lib.observed(make_env("CheetahHurdle-v0"))
+    agent = build_agent(config.agent_config, env.observation_space.shape[0] + 2, env.action_space)
+    agent.load_state_dict(torch.load(tmp_path / "before" / "checkpoints" / "latest.pt",
+                                     weights_only=False)["agent"])
+    obs, _ = env.reset(seed=0)
+    one_hot = np.eye(2, dtype=np.float32)[config.skill]
+    for _ in range(50):
+        assert obs.shape == (17 + 1 + 1,)  # robot, hurdle, x
+        np.testing.assert_allclose(agent.act(np.r_[obs, one_hot].astype(np.float32), True),
+                                   lib.act(np.delete(obs, 17), config.skill), atol=1e-5)
+        obs, *_ = env.step(env.action_space.sample())
+    state = torch.load(tmp_path / "after" / "checkpoints" / "latest.pt", weights_only=False)["agent"]
+    assert state["actor"]["trunk.0.weight"][:, 17].abs().max() > 0
+    assert state["critic"]["weights.0"][:, 17].abs().max() > 0
+
+
+def test_inserted_inputs_leave_a_layer_as_it_was():
+    from skills.reuse import insert_inputs
+
+    g = torch.Generator().manual_seed(0)
+    linear, batched = torch.randn(5, 4, generator=g), torch.randn(2, 4, 5, generator=g)
+    x = torch.randn(7, 4, generator=g)
+    wider = torch.cat([x[:, :3], torch.randn(7, 2, generator=g), x[:, 3:]], dim=1)
+    torch.testing.assert_close(wider @ insert_inputs(linear, 3, 2).T, x @ linear.T)
+    torch.testing.assert_close(wider @ insert_inputs(batched, 3, 2), x @ batched)
 
 
 def test_skills_pretrained_on_the_task_fine_tune_on_it(tmp_path):
