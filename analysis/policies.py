@@ -41,17 +41,16 @@ def load_policy(run_dir: str | Path, config, render_size: int = 240
     return env, policy
 
 
-def load_controller(run_dir: str | Path, config, render_size: int = 240
+def load_controller(run_dir: str | Path, config, task_env: gym.Env | None = None
                     ) -> tuple[gym.Env, Callable[[np.ndarray], int]]:
-    """(the hierarchy's SkillEnv over a `Filmed` rendering env of its task, the controller's
-    greedy choice of skill) of a hierarchy run (its typed config)."""
+    """(the hierarchy's SkillEnv over `task_env`, default a fresh env of its task, the controller's
+    greedy choice of skill) of a hierarchy run (its typed config), from its latest checkpoint."""
     from agents.discrete import SoftQ
-    from analysis.video import Filmed, video_env
     from cli.reuse import hierarchy_env, skill_library
 
     state = load_checkpoint(Path(run_dir) / "checkpoints")
-    task = Filmed(video_env(lambda **kw: make_env(config.env_name, **kw), render_size))
-    env = hierarchy_env(task, _from_skills_run(config, lambda: skill_library(config)), config)
+    lib = _from_skills_run(config, lambda: skill_library(config))
+    env = hierarchy_env(make_env(config.env_name) if task_env is None else task_env, lib, config)
     agent = SoftQ(env.observation_space.shape[0], int(env.action_space.n), config.agent_config)
     agent.load_state_dict(state["agent"])
     return env, lambda obs: agent.act(obs, deterministic=True)

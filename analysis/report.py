@@ -139,10 +139,12 @@ def _controller_media(run_dir: Path, config, media: Path, steps, size, gif, seed
     from collections import Counter
 
     from analysis.policies import load_controller
-    from analysis.video import controller_video
+    from analysis.video import Filmed, controller_video, video_env
+    from envs.registry import make_env
     from skills.evaluate import skill_label
 
-    env, controller = load_controller(run_dir, config, render_size=size)
+    filmed = Filmed(video_env(lambda **kw: make_env(config.env_name, **kw), size))
+    env, controller = load_controller(run_dir, config, filmed)
     video = media / f"controller.{'gif' if gif else 'mp4'}"
     path, choices, summary = controller_video(env, controller, video, steps=steps, seed=seed)
     env.close()

@@ -34,9 +34,10 @@ def pretrain_skills(out: Path, skills_config: str, steps: int | None, threads: i
 
 
 def train_runs(out: Path, skills: Path, config: str, seeds: list[int], steps: int,
-               flat_steps: int, jobs: int, threads: int) -> None:
-    """Per seed, out/hier-sSEED (the controller of `config` over `skills`) and, unless
-    flat_steps is 0, out/flat-sSEED (SAC from scratch on the config's task, evaluated 10 times)."""
+               flat_steps: int, jobs: int, threads: int, finetune_config: str | None = None) -> None:
+    """Per seed, out/hier-sSEED (the controller of `config` over `skills`), unless flat_steps is 0
+    out/flat-sSEED (SAC from scratch on the config's task, evaluated 10 times), and given a
+    `finetune_config`, out/ft-sSEED (the best of `skills` fine-tuned as it says, for `steps`)."""
     from cli.configs import read_file
 
     task = read_file(config, "hierarchy").task
@@ -46,6 +47,10 @@ def train_runs(out: Path, skills: Path, config: str, seeds: list[int], steps: in
     if flat_steps > 0:
         runs += [(out / f"flat-s{seed}", flat_steps,
                   ["train", "--env", task, "--eval-every", str(max(flat_steps // 10, 1)),
+                   "--seed", str(seed)], threads) for seed in seeds]
+    if finetune_config:
+        runs += [(out / f"ft-s{seed}", steps,
+                  ["finetune", "--config", finetune_config, "--skills-from", str(skills),
                    "--seed", str(seed)], threads) for seed in seeds]
     # One process per run, `jobs` at a time: each run is one core's work, and the seeds are
     # independent (spawned, not forked: the parent has already run torch).
@@ -61,17 +66,9 @@ def evaluations(run_dir: Path, metric: str) -> pd.DataFrame:
 def controller_evaluation(hier: Path, episodes: int, seed: int = 2_000_000) -> dict[str, float]:
     """The trained controller of run `hier`, greedy, over `episodes` episodes: the run's own
     evaluations have a few episodes each and swing between two."""
-    from agents.checkpoint import load_checkpoint
-    from agents.discrete import SoftQ
     from agents.loop import evaluate_returns
+    from analysis.policies import load_controller
     from cli.configs import read_run
-    from cli.reuse import hierarchy_env
-    from envs.registry import make_env
-    from skills.library import SkillLibrary
 
-    cfg = read_run(hier, "hierarchy")
-    lib = SkillLibrary.load(cfg.skills_from)
-    env = hierarchy_env(make_env(cfg.task), lib, cfg)
-    agent = SoftQ(env.observation_space.shape[0], int(env.action_space.n), cfg.agent)
-    agent.load_state_dict(load_checkpoint(hier / "checkpoints")["agent"])
-    return evaluate_returns(env, lambda obs, _: agent.act(obs, deterministic=True), episodes, seed=seed)
+    env, controller = load_controller(hier, read_run(hier, "hierarchy"))
+    return evaluate_returns(env, lambda obs, _: controller(obs), episodes, seed=seed)

@@ -8,12 +8,13 @@ them). Before the controllers train it prints what each skill does alone on the 
 what skills chosen uniformly at random pass. Then, per seed, the soft Q-learning controller
 from `--config` (default configs/cheetah_hurdles.json: a skill every 10 steps, chosen from the
 cheetah's observation, the next hurdle's distance and the skill that ran last) and SAC from
-scratch for as many robot steps. Target: the hierarchy passes >= 3 hurdles per episode on
-average, and more than flat SAC.
+scratch for as many robot steps; with --finetune, also the best skill fine-tuned on the task
+(configs/cheetah_hurdles_finetune.json). Target: the hierarchy passes >= 3 hurdles per episode
+on average, and more than flat SAC.
 
     python benchmarks/hurdles.py --out DIR --seeds 0 1 2 3 4 --jobs 2
 
-Runs live in --out (skills, hier-sSEED, flat-sSEED) and are kept: a finished run is only read
+Runs live in --out (skills, hier-sSEED, flat-sSEED, ft-sSEED) and are kept: a finished run is only read
 back and a stopped one resumed, so this long benchmark can be run in pieces.
 """
 
@@ -53,11 +54,15 @@ def skills_alone(skills: Path, config: str, episodes: int, seed: int = 1_000_000
           flush=True)
 
 
-def equal_steps(out: Path, seeds: list[int]) -> pd.DataFrame:
-    """Hurdles per episode, the mean over seeds, of the controllers and of flat SAC at each
-    robot step where both were evaluated: the target compares them at equal steps."""
+ARMS = (("hierarchy", "hier"), ("flat SAC", "flat"), ("fine-tuned skill", "ft"))
+
+
+def equal_steps(out: Path, seeds: list[int], arms=ARMS[:2]) -> pd.DataFrame:
+    """Hurdles per episode, the mean over seeds, of each arm (name, run-dir prefix: by default
+    the controllers and flat SAC) at each robot step where all were evaluated: the target
+    compares them at equal steps."""
     means = []
-    for name, prefix in (("hierarchy", "hier"), ("flat SAC", "flat")):
+    for name, prefix in arms:
         ev = pd.concat([evaluations(out / f"{prefix}-s{seed}", METRIC) for seed in seeds])
         means.append(ev.groupby("step")[METRIC].mean().rename(name))
     return pd.concat(means, axis=1, join="inner")
@@ -76,6 +81,9 @@ def main() -> None:
     p.add_argument("--pretrain-steps", type=count, default=None,
                    help="robot steps of the skills' pretraining (default: the config's)")
     p.add_argument("--no-flat", action="store_true", help="train the controllers only")
+    p.add_argument("--finetune", action="store_true",
+                   help="also fine-tune the best skill on the task, as configs/"
+                        "cheetah_hurdles_finetune.json says, for as many robot steps")
     p.add_argument("--jobs", type=count, default=1, help="runs trained at once, one process each")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--episodes", type=count, default=10,
@@ -87,12 +95,14 @@ def main() -> None:
     steps = a.steps or read_file(a.config, "hierarchy").loop.total_steps
     skills = pretrain_skills(a.out, a.skills_config, a.pretrain_steps, a.threads)
     skills_alone(skills, a.config, a.episodes)
-    train_runs(a.out, skills, a.config, a.seeds, steps, 0 if a.no_flat else steps, a.jobs, a.threads)
+    finetune = str(CONFIGS / "cheetah_hurdles_finetune.json") if a.finetune else None
+    train_runs(a.out, skills, a.config, a.seeds, steps, 0 if a.no_flat else steps, a.jobs, a.threads,
+               finetune)
+    arms = [arm for arm, on in zip(ARMS, (True, not a.no_flat, a.finetune)) if on]
     rows = []
     for seed in a.seeds:
-        runs = [("hierarchy", a.out / f"hier-s{seed}")]
-        runs += [] if a.no_flat else [("flat SAC", a.out / f"flat-s{seed}")]
-        for name, d in runs:
+        for name, prefix in arms:
+            d = a.out / f"{prefix}-s{seed}"
             ev = evaluations(d, METRIC)
             rows.append((f"{name}, last evaluation", seed, ev[METRIC].iloc[-1]))
             curve = " ".join(f"{h:.1f}" for h in ev[METRIC])
@@ -104,9 +114,9 @@ def main() -> None:
     for name, g in df.groupby("method", sort=False):
         print(f"{name}: {g['hurdles'].mean():.2f} +- {g['hurdles'].std():.2f} hurdles per episode over "
               f"{len(g)} seeds (target for the hierarchy: >= 3 and more than flat SAC)")
-    if not a.no_flat:
+    if len(arms) > 1:
         print(f"at equal robot steps, the mean over seeds {' '.join(map(str, a.seeds))}:")
-        print(equal_steps(a.out, a.seeds).round(2).to_string())
+        print(equal_steps(a.out, a.seeds, arms).round(2).to_string())
 
 
 if __name__ == "__main__":

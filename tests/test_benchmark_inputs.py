@@ -74,7 +74,7 @@ def test_sac_quality_pairs_runs_by_seed(tmp_path):
 def test_hurdles_compares_the_two_at_the_steps_both_evaluated(tmp_path):
     """Controllers evaluated every 10k steps, flat SAC every 20k: the means over seeds meet at
     0 and 20k only, and rows without an evaluation (training rows) are left out."""
-    from hurdles import METRIC, equal_steps
+    from hurdles import ARMS, METRIC, equal_steps
 
     runs = {"hier-s0": [(0, 1.0), (5, None), (10_000, 3.0), (20_000, 5.0)],
             "hier-s1": [(0, 3.0), (10_000, 1.0), (20_000, 9.0)],
@@ -85,3 +85,11 @@ def test_hurdles_compares_the_two_at_the_steps_both_evaluated(tmp_path):
     table = equal_steps(tmp_path, [0, 1])
     assert table.index.tolist() == [0, 20_000]
     assert table["hierarchy"].tolist() == [2.0, 7.0] and table["flat SAC"].tolist() == [0.5, 3.0]
+    # with the fine-tuned skills (evaluated at 0, 10k and 20k too), a third column
+    for seed, rows in ((0, [(0, 4.0), (10_000, 6.0), (20_000, 8.0)]), (1, [(0, 2.0), (20_000, 10.0)])):
+        (tmp_path / f"ft-s{seed}").mkdir()
+        pd.DataFrame(rows, columns=["step", METRIC]).to_csv(tmp_path / f"ft-s{seed}" / "metrics.csv",
+                                                            index=False)
+    table = equal_steps(tmp_path, [0, 1], ARMS)
+    assert table.index.tolist() == [0, 20_000] and table["fine-tuned skill"].tolist() == [3.0, 9.0]
+    assert table["hierarchy"].tolist() == [2.0, 7.0]
