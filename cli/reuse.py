@@ -90,7 +90,7 @@ def finetune(cfg: FinetuneConfig, run_dir: str | Path, resume: bool = False) -> 
         for net, first in (("actor", "trunk.0.weight"), ("critic", "weights.0"),
                            ("critic_target", "weights.0")):
             state = getattr(pre, net).state_dict()
-            if new:  # zero weights on the task's entries: the run starts as the skill exactly
+            if new:  # zero weights on the task's entries: the run starts as the skill
                 state[first] = insert_inputs(state[first], seen, new)
             getattr(agent, net).load_state_dict(state)
         if agent.learn_alpha:

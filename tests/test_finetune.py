@@ -120,6 +120,18 @@ def test_task_entries_join_the_skill_with_zero_weights(tmp_path):
     assert state["critic"]["weights.0"][:, 17].abs().max() > 0
 
 
+def test_a_skill_fine_tuned_with_task_entries_is_filmed(rendering, tmp_path):
+    # run.py visualize rebuilds the fine-tuned networks from the task's observation, hurdle included
+    assert main(["pretrain", "--env", "HalfCheetah-v5", "--skills", "2", "--total-steps", "30",
+                 "--eval-every", "30", "--learning-starts", "10", "--disc-hidden", "16",
+                 "--no-visualize", "--run-dir", str(tmp_path / "skills"), *SMALL]) == 0
+    assert main(["finetune", "--skills-from", str(tmp_path / "skills"), "--task", "CheetahHurdle-v0",
+                 "--total-steps", "30", "--learning-starts", "10", "--eval-every", "30",
+                 "--run-dir", str(tmp_path / "ft"), *SMALL]) == 0
+    assert main(["visualize", "--run-dir", str(tmp_path / "ft"), "--steps", "5", "--size", "32"]) == 0
+    assert (tmp_path / "ft" / "media" / "policy.mp4").stat().st_size > 0
+
+
 def test_inserted_inputs_leave_a_layer_as_it_was():
     from skills.reuse import insert_inputs
 
