@@ -70,7 +70,7 @@ def insert_inputs(weight: torch.Tensor, at: int, n: int) -> torch.Tensor:
     (critics, in, out)) with `n` inputs of zero weight inserted before input `at`. The layer's
     output is what it was, whatever the new inputs hold, and their weights still get gradients:
     a skill fine-tuned on a task that appends entries to the robot's observation starts as the
-    skill exactly, and learns to use them."""
+    skill (to float rounding: the products are summed in another order), and learns to use them."""
     shape = list(weight.shape)
     shape[1] = n
     return torch.cat([weight[:, :at], weight.new_zeros(shape), weight[:, at:]], dim=1)

@@ -87,8 +87,9 @@ def test_skills_of_another_robot_are_refused(skills, tmp_path):
 def test_task_entries_join_the_skill_with_zero_weights(tmp_path):
     # CheetahHurdle-v0 appends the next hurdle's distance to the cheetah's 17 entries, which skills
     # from the bare robot never saw; their x (--feature x) comes after it. The networks get an
-    # input of zero weight for it: a run with no update yet acts as the skill exactly, whatever
-    # the hurdle's distance, and updates give the input weight.
+    # input of zero weight for it: a run with no update yet acts as the skill (to float rounding),
+    # whatever the hurdle's distance, and updates give the input weight. From scratch, SAC's
+    # networks are fresh and take the task's whole observation.
     from agents.registry import build_agent
     from cli.configs import read_run
     from envs.registry import make_env
@@ -98,10 +99,11 @@ def test_task_entries_join_the_skill_with_zero_weights(tmp_path):
                  "--total-steps", "30", "--eval-every", "30", "--learning-starts", "10",
                  "--disc-hidden", "16", "--no-visualize", "--run-dir", str(tmp_path / "skills"),
                  *SMALL]) == 0
-    for name, steps in (("before", "10"), ("after", "60")):  # updates from step 20
+    # updates from step 20
+    for name, steps, *scratch in (("before", "10"), ("after", "60"), ("scratch", "30", "--scratch")):
         assert main(["finetune", "--skills-from", str(tmp_path / "skills"), "--task",
                      "CheetahHurdle-v0", "--total-steps", steps, "--learning-starts", "20",
-                     "--eval-every", "60", "--run-dir", str(tmp_path / name), *SMALL]) == 0
+                     "--eval-every", "60", "--run-dir", str(tmp_path / name), *scratch, *SMALL]) == 0
     lib = SkillLibrary.load(tmp_path / "skills")
     config = read_run(tmp_path / "before", "finetune")
     env = lib.observed(make_env("CheetahHurdle-v0"))
@@ -118,6 +120,8 @@ def test_task_entries_join_the_skill_with_zero_weights(tmp_path):
     state = torch.load(tmp_path / "after" / "checkpoints" / "latest.pt", weights_only=False)["agent"]
     assert state["actor"]["trunk.0.weight"][:, 17].abs().max() > 0
     assert state["critic"]["weights.0"][:, 17].abs().max() > 0
+    state = torch.load(tmp_path / "scratch" / "checkpoints" / "latest.pt", weights_only=False)["agent"]
+    assert state["actor"]["trunk.0.weight"].shape[1] == 17 + 1  # no skill, no x: the task alone
 
 
 def test_a_skill_fine_tuned_with_task_entries_is_filmed(rendering, tmp_path):
