@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from agents.buffer import Batch, ReplayBuffer
 from agents.checkpoint import load_checkpoint, save_checkpoint
-from agents.config import non_negative, positive
+from agents.config import check, non_negative, positive
 from agents.logger import MetricsLogger
 
 PolicyFn = Callable[[np.ndarray, int], np.ndarray]
@@ -61,10 +61,17 @@ class LoopConfig:
     random_warmup: bool = field(default=True, metadata={"cli": False})
     """act uniformly at random before the agent's learning_starts (off for fine-tuning, whose
     pretrained policy already acts better than chance)"""
+    hold_prob: float = field(default=0.0, metadata={"cli": False})
+    """probability that a training step holds the previous step's action instead of drawing a
+    new one (from the agent, or at random in the warm-up): held actions explore in long
+    stretches, e.g. a hierarchy's skill run long enough to show its gait, which a fresh draw
+    every k robot steps keeps cutting short. Off-policy agents learn from the held steps as from
+    any other; evaluation never holds. A hold lasts 1 / (1 - hold_prob) steps on average"""
 
     def __post_init__(self):
         positive(self, "total_steps", "eval_every", "eval_episodes", "log_every", "checkpoint_every")
         non_negative(self, "seed")
+        check(self, "hold_prob", 0 <= self.hold_prob < 1, "must be in [0, 1)")
 
     # The intervals left unset follow total_steps, so that a short run still logs, evaluates
     # and checkpoints a useful number of times.
@@ -306,6 +313,7 @@ class OffPolicyLoop:
         obs, _ = env.reset(seed=seed)
         obs = obs.astype(np.float32)
         skill = plugin.sample_skill(self.rng)
+        held = None  # the last action, which the next step holds with probability hold_prob
         # ep_len counts env steps (a skill is redrawn every skill_steps of them); ep_robot counts
         # robot steps, what train/episode_length reports, as every other step count does.
         ep_return, ep_len, ep_robot = 0.0, 0, 0
@@ -321,10 +329,15 @@ class OffPolicyLoop:
         t0 = time.perf_counter() - self.wall_time
         with _StopFlag() as stop, logger, bar:
             while self.step < cfg.total_steps and not stop.stop:
-                if cfg.random_warmup and self.step < acfg.learning_starts:
+                # The draw comes first only where holding is on: a run without it keeps its
+                # random streams, and so its results, as they were.
+                if held is not None and cfg.hold_prob and self.rng.random() < cfg.hold_prob:
+                    action = held
+                elif cfg.random_warmup and self.step < acfg.learning_starts:
                     action = env.action_space.sample()
                 else:
                     action = agent.act(plugin.condition(obs, skill))
+                held = action
                 next_obs, reward, terminated, truncated, info = env.step(action)
                 next_obs = next_obs.astype(np.float32)
                 feature = self.feature_fn() if self.feature_fn is not None else None
@@ -342,8 +355,10 @@ class OffPolicyLoop:
                     obs = obs.astype(np.float32)
                     skill = plugin.sample_skill(self.rng)
                     ep_return, ep_len, ep_robot = 0.0, 0, 0
+                    held = None
                 elif plugin.skill_steps and ep_len % plugin.skill_steps == 0:
                     skill = plugin.sample_skill(self.rng)
+                    held = None  # an action held across skills would serve neither
                 prev = self.step
                 self.step += n_robot
 

@@ -192,6 +192,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     ('{"loop": {"total_steps": "many"}}', "loop.total_steps must be int, got 'many'"),
     ('{"command": "pretrain"}', "is a 'pretrain' config, not a 'train' one"),
     ('{"agent": {"gamma": 1.5}}', "gamma must be in [0, 1)"),
+    ('{"loop": {"hold_prob": 1.0}}', "hold_prob must be in [0, 1) (got 1.0)"),
     ('{"agent": {"algo": "ppo"}}', "unknown algorithm 'ppo'; valid: sac, td3"),
 ])
 def test_bad_config_file_is_one_line(tmp_path, capsys, content, message):

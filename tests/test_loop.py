@@ -6,6 +6,7 @@ import re
 import gymnasium as gym
 import numpy as np
 import pandas as pd
+import pytest
 
 from agents.loop import (
     EPISODE_METRICS,
@@ -101,3 +102,81 @@ def test_evaluation_reports_the_tasks_episode_metrics_at_the_last_step():
     assert ev["eval/hurdles_passed"] == 2.0  # mean of 1, 2, 3; never the 100 of earlier steps
     assert "eval/hurdles_passed" not in evaluate_returns(
         _MacroSteps(), lambda obs, skill: np.zeros(1, np.float32), episodes=1)
+
+
+class _Corridor(gym.Env):
+    """Cells 0..25, start at 0, action 1 steps right and 0 left (a wall at 0); reaching cell 25
+    pays 1 and ends the episode, which is cut at 50 steps. A uniform random walk gets that far
+    in 50 steps about once in a thousand episodes; one that holds its steps in runs gets there
+    often."""
+
+    n = 25
+    observation_space = gym.spaces.Box(0.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x, self.t = 0, 0
+        return np.array([0.0], np.float32), {}
+
+    def step(self, action):
+        self.x, self.t = max(self.x + (1 if int(action) == 1 else -1), 0), self.t + 1
+        goal = self.x == self.n
+        return np.array([self.x / self.n], np.float32), float(goal), goal, self.t == 50, {}
+
+
+class _Counter:
+    """An agent whose every act() returns a new action (its call count): a step that repeats the
+    previous step's action was held by the loop."""
+
+    cfg = SACConfig(learning_starts=0, buffer_size=10_000)
+    device = "cpu"
+
+    def __init__(self):
+        self.calls = 0
+
+    def act(self, obs, deterministic=False):
+        self.calls += 1
+        return np.array([self.calls], np.float32)
+
+    def update(self, batch):
+        return {}
+
+    def state_dict(self):
+        return {}
+
+
+@pytest.mark.parametrize("hold_prob", [0.0, 0.75])
+def test_hold_prob_holds_that_share_of_steps_and_never_an_episodes_first(tmp_path, hold_prob):
+    env = _MacroSteps()  # 4 steps an episode
+    env.action_space = gym.spaces.Box(-1e9, 1e9, (1,), np.float32)
+    agent = _Counter()
+    loop = OffPolicyLoop(LoopConfig(total_steps=3 * 4000, eval_every=10**9, progress=False,
+                                    hold_prob=hold_prob), env, agent, lambda policy: {}, tmp_path)
+    loop.run()
+    a = loop.buffer._np["action"][:4000, 0].reshape(-1, 4)  # one row per episode
+    held = a[:, 1:] == a[:, :-1]
+    assert len(np.unique(a[:, 0])) == len(a)  # an episode's first step is always drawn anew
+    # 3000 Bernoulli(hold_prob) draws: 5 standard deviations is 0.04 at most
+    assert abs(held.mean() - hold_prob) < 0.04
+    assert agent.calls == 4000 - held.sum()
+
+
+def test_held_exploration_finds_a_reward_that_fresh_draws_miss(tmp_path):
+    """Soft Q-learning on _Corridor: holding its choices (hold_prob 0.9, runs of 10 steps on
+    average) it reaches the far end and learns to walk there greedily; drawing every step, with
+    the same seed and budget, it never sees the reward."""
+    from agents.discrete import DiscreteConfig, SoftQ
+
+    results = {}
+    for hold_prob in (0.0, 0.9):
+        agent = SoftQ(1, 2, DiscreteConfig(hidden=(32, 32), learning_starts=500, gamma=0.95))
+        cfg = LoopConfig(total_steps=6000, eval_every=10**9, progress=False, hold_prob=hold_prob)
+        (tmp_path / str(hold_prob)).mkdir()
+        loop = OffPolicyLoop(cfg, _Corridor(), agent, lambda policy: {}, tmp_path / str(hold_prob))
+        loop.run()
+        rewards = loop.buffer._np["reward"][:6000].sum()
+        greedy = evaluate_returns(_Corridor(), lambda obs, _, a=agent: a.act(obs, deterministic=True), 1)
+        results[hold_prob] = rewards, greedy["eval/return"]
+    assert results[0.0] == (0.0, 0.0), results
+    assert results[0.9][0] >= 10 and results[0.9][1] == 1.0, results
