@@ -14,6 +14,14 @@ grows with alpha for a fixed Q, so a gradient step on log alpha towards an entro
 (a fraction of log|A|) is a stable controller. That matters for the meta-controller of a
 hierarchy, whose rewards are sums over k steps and whose Q-gaps have no known scale: a fixed
 alpha that is right for CartPole would be far too hot or too cold there.
+
+With `stay_prior` the entropy bonus is measured against a prior policy pi0 that favours the
+action just taken, -alpha KL(pi || pi0) in place of alpha H(pi) (KL-regularised RL with a
+default policy; pi0 uniform is the plain case up to a constant): pi = pi0 exp(Q/alpha) / Z and
+V = alpha log E_pi0[exp(Q/alpha)]. A hierarchy's controller that redraws its skill every choice
+learns the values of a policy that keeps no skill long; under a sticky prior the soft-optimal
+policy keeps one unless another is worth more, and Q(s, z) is the value of switching to z and
+mostly staying with it.
 """
 
 from __future__ import annotations
@@ -69,10 +77,17 @@ class DiscreteConfig:
     init_alpha: float = 0.1
     """initial temperature when it is learned"""
     target_entropy_ratio: float = 0.3
-    """entropy target as a fraction of log|A| (Christodoulou used 0.98: an almost uniform policy)"""
+    """entropy target as a fraction of log|A| (Christodoulou used 0.98: an almost uniform policy);
+    with `stay_prior`, the KL to the prior is held at (1 - this) log|A| instead, the same
+    constraint under a uniform prior"""
     greedy_on_target: bool = field(default=False, metadata={"cli": False})
     """greedy actions (evaluation) from the Polyak-averaged target Q-networks, not the online
     ones: an average of the last ~1/tau updates, whose argmax swings less between updates"""
+    stay_prior: float = field(default=0.0, metadata={"cli": False})
+    """p > 0: the policy's entropy bonus becomes a KL to a prior that takes the previous action
+    again with probability p and each other with (1 - p)/(|A| - 1), and uniform where there was
+    none; the previous action is read from the observation's last |A| entries, one-hot (a
+    hierarchy's `last_skill_obs`). 0: the uniform prior, plain maximum entropy"""
 
     def __post_init__(self):
         layer_sizes(self, "hidden", min_layers=0)
@@ -81,22 +96,39 @@ class DiscreteConfig:
         non_negative(self, "learning_starts", "target_entropy_ratio")
         check(self, "gamma", 0 <= self.gamma < 1, "must be in [0, 1)")
         check(self, "tau", 0 < self.tau <= 1, "must be in (0, 1]")
+        check(self, "stay_prior", 0 <= self.stay_prior < 1, "must be in [0, 1): the prior's "
+              "probability of taking the previous action again (0: off)")
 
 
 # ---------------------------------------------------------------- the math, as pure functions
 
 
-def soft_value(q: torch.Tensor, alpha: torch.Tensor | float) -> torch.Tensor:
+def soft_value(q: torch.Tensor, alpha: torch.Tensor | float,
+               log_prior: torch.Tensor | None = None) -> torch.Tensor:
     """V(s) = alpha log sum_a exp(Q(s, a)/alpha) over the last axis (1702.08165 eq. 7,
-    discrete). It tends to max_a Q as alpha -> 0 and exceeds it by at most alpha log|A|."""
-    return alpha * torch.logsumexp(q / alpha, dim=-1)
+    discrete). It tends to max_a Q as alpha -> 0 and exceeds it by at most alpha log|A|. With a
+    prior pi0 (its log over the last axis), V = alpha log sum_a pi0(a|s) exp(Q(s, a)/alpha),
+    which lies between min_a Q and max_a Q."""
+    logits = q / alpha if log_prior is None else q / alpha + log_prior
+    return alpha * torch.logsumexp(logits, dim=-1)
 
 
-def boltzmann_policy(q: torch.Tensor, alpha: torch.Tensor | float) -> tuple[torch.Tensor, torch.Tensor]:
-    """pi(a|s) = exp((Q(s, a) - V(s))/alpha) = softmax(Q/alpha) (1702.08165 eq. 6), and its
-    log, computed with log_softmax so that a cold policy's log-probabilities stay finite."""
-    log_pi = F.log_softmax(q / alpha, dim=-1)
+def boltzmann_policy(q: torch.Tensor, alpha: torch.Tensor | float,
+                     log_prior: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """pi(a|s) = exp((Q(s, a) - V(s))/alpha) = softmax(Q/alpha) (1702.08165 eq. 6), or with a
+    prior pi0 exp((Q - V)/alpha) pi0 = softmax(Q/alpha + log pi0), and its log, computed with
+    log_softmax so that a cold policy's log-probabilities stay finite."""
+    log_pi = F.log_softmax(q / alpha if log_prior is None else q / alpha + log_prior, dim=-1)
     return log_pi.exp(), log_pi
+
+
+def sticky_log_prior(previous: torch.Tensor, stay: float) -> torch.Tensor:
+    """log pi0(a|s) for a prior that takes the previous action again with probability `stay` and
+    any other with (1 - stay)/(|A| - 1): `previous` is its one-hot over the last axis, or zeros
+    where there was none (then pi0 is uniform)."""
+    n = previous.shape[-1]
+    logit = math.log(stay * (n - 1) / (1.0 - stay))
+    return F.log_softmax(logit * previous, dim=-1)
 
 
 def entropy(pi: torch.Tensor, log_pi: torch.Tensor) -> torch.Tensor:
@@ -160,15 +192,27 @@ class SoftQ:
         self._target = list(self.q_target.parameters())
         self.n_updates = 0
 
+    def log_prior(self, obs: torch.Tensor) -> torch.Tensor | None:
+        """log pi0(.|s) per state of `obs` (B, obs_dim); None for the uniform prior."""
+        if not self.cfg.stay_prior:
+            return None
+        return sticky_log_prior(obs[..., -self.n_actions:], self.cfg.stay_prior)
+
     # acting ----------------------------------------------------------------
     @torch.inference_mode()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> int:
         o = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
+        log_prior = self.log_prior(o)
         if deterministic:
             net = self.q_target if self.cfg.greedy_on_target else self.q
-            return int(net(o).min(dim=0).values[0].argmax())
+            q = net(o).min(dim=0).values[0]
+            if log_prior is None:
+                return int(q.argmax())
+            # The policy's most probable action, pi0 exp(Q/alpha)'s mode: the previous action
+            # unless another's Q is higher by more than alpha times the prior's log-odds.
+            return int((q / self.log_alpha.exp() + log_prior[0]).argmax())
         q = self.q(o).min(dim=0).values[0]
-        pi, _ = boltzmann_policy(q, self.log_alpha.exp())
+        pi, _ = boltzmann_policy(q, self.log_alpha.exp(), None if log_prior is None else log_prior[0])
         return int(torch.multinomial(pi, 1))
 
     # learning --------------------------------------------------------------
@@ -179,7 +223,8 @@ class SoftQ:
         alpha = self.log_alpha.detach().exp()
 
         with torch.no_grad():
-            next_v = soft_value(self.q_target(batch.next_obs).min(dim=0).values, alpha)
+            next_v = soft_value(self.q_target(batch.next_obs).min(dim=0).values, alpha,
+                                self.log_prior(batch.next_obs))
             discount = cfg.gamma if batch.steps is None else cfg.gamma ** batch.steps
             q_target = soft_q_target(batch.reward, batch.terminated, discount, next_v)
         q = self.q(batch.obs)
@@ -190,12 +235,18 @@ class SoftQ:
         self.q_opt.step()
 
         # The policy is a function of Q, so its entropy on the batch states is exact.
-        pi, log_pi = boltzmann_policy(q.detach().min(dim=0).values, alpha)
+        log_prior = self.log_prior(batch.obs)
+        pi, log_pi = boltzmann_policy(q.detach().min(dim=0).values, alpha, log_prior)
         h = entropy(pi, log_pi)
         if self.learn_alpha:
             # E_pi[log pi] = -H: SAC's temperature loss with the expectation taken exactly
-            # (1910.07207 eq. 11).
-            step_temperature(self.log_alpha, self.alpha_opt, -h, self.target_entropy)
+            # (1910.07207 eq. 11). With a prior, KL(pi || pi0) - log|A| takes -H's place: the
+            # KL is held at log|A| - target entropy, which under the uniform prior (KL = log|A|
+            # - H) is the entropy target itself. An entropy target would not do: a sticky
+            # prior's own entropy can lie below it, and alpha would then grow without bound.
+            log_pi_term = -h if log_prior is None else \
+                (pi * (log_pi - log_prior)).sum(-1) - math.log(self.n_actions)
+            step_temperature(self.log_alpha, self.alpha_opt, log_pi_term, self.target_entropy)
 
         self.n_updates += 1
         if self.n_updates % cfg.target_update_interval == 0:

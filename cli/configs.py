@@ -206,6 +206,9 @@ class HierarchyConfig(_Reuse):
     def __post_init__(self):
         super().__post_init__()
         positive(self, "steps_per_skill")
+        if self.agent.stay_prior and not self.last_skill_obs:
+            raise ConfigError("agent.stay_prior reads the previous skill from the controller's "
+                              "observation: set last_skill_obs true, or stay_prior 0")
 
 
 COMMANDS: dict[str, type] = {c.command: c for c in (TrainConfig, PretrainConfig, FinetuneConfig,

@@ -203,6 +203,21 @@ def test_bad_config_file_is_one_line(tmp_path, capsys, content, message):
     assert len(err.splitlines()) == 1 and message in err, err
 
 
+@pytest.mark.parametrize("content, message", [
+    ('{"task": "PointMassGoal-v0", "agent": {"stay_prior": 0.9}}',
+     "agent.stay_prior reads the previous skill from the controller's observation: set last_skill_obs true"),
+    ('{"task": "PointMassGoal-v0", "last_skill_obs": true, "agent": {"stay_prior": 1.0}}',
+     "stay_prior must be in [0, 1)"),
+])
+def test_bad_stay_prior_is_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "c.json"
+    path.write_text(content)
+    assert main(["hierarchy", "--config", str(path), "--skills-from", str(tmp_path / "skills"),
+                 "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
 def test_run_dir_that_cannot_be_written(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")

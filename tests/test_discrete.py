@@ -18,6 +18,7 @@ from agents.discrete import (
     soft_q_loss,
     soft_q_target,
     soft_value,
+    sticky_log_prior,
 )
 from agents.loop import LoopConfig, OffPolicyLoop, evaluate_returns
 from envs.registry import make_env
@@ -110,11 +111,100 @@ def test_alpha_moves_towards_the_entropy_target(gap, alpha_grows):
     assert metrics["train/entropy"] == pytest.approx(0.0 if gap else math.log(2), abs=1e-4)
 
 
+@pytest.mark.parametrize("gap, alpha_grows", [(50.0, True), (0.0, False)])
+def test_with_a_prior_alpha_holds_the_kl_not_the_entropy(gap, alpha_grows):
+    # 3 actions, stay 0.97, the previous action 0 in every state: pi0 = (0.97, 0.015, 0.015),
+    # whose entropy 0.155 lies below the entropy target 0.3 log 3 = 0.330. Q = (0, gap, 0): a gap
+    # of 50 puts pi on action 1, KL -log 0.015 = 4.2 above the bound (1 - 0.3) log 3 = 0.77, and
+    # alpha must grow; no gap is pi = pi0, KL 0, and alpha must shrink, where an entropy target
+    # would make it grow (pi0's entropy is below it) without bound.
+    torch.manual_seed(0)
+    agent = SoftQ(4, 3, DiscreteConfig(init_alpha=1.0, q_lr=1e-6, stay_prior=0.97))
+    with torch.no_grad():
+        for net in agent.q.nets:
+            net[-1].weight.zero_()
+            net[-1].bias.copy_(torch.tensor([0.0, gap, 0.0]))
+    batch = _batch(n_actions=3)
+    obs = batch.obs.clone()
+    obs[:, 1:] = torch.tensor([1.0, 0.0, 0.0])
+    metrics = agent.update(batch._replace(obs=obs))
+    assert (agent.log_alpha.item() > 0.0) == alpha_grows
+    h_prior = -(0.97 * math.log(0.97) + 2 * 0.015 * math.log(0.015))
+    assert metrics["train/entropy"] == pytest.approx(0.0 if gap else h_prior, abs=1e-4)
+
+
 def test_fixed_alpha_is_not_learned():
     agent = SoftQ(4, 3, DiscreteConfig(alpha=0.2))
     agent.update(_batch(n_actions=3))
     assert agent.log_alpha.exp().item() == pytest.approx(0.2)
     assert agent.alpha_opt is None
+
+
+def test_sticky_prior_by_hand():
+    # 4 actions, stay 0.7: the previous one 0.7, each other 0.1; no previous action: uniform
+    previous = torch.tensor([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    torch.testing.assert_close(sticky_log_prior(previous, 0.7).exp(),
+                               torch.tensor([[0.1, 0.1, 0.7, 0.1], [0.25, 0.25, 0.25, 0.25]]))
+
+
+def test_soft_value_and_policy_with_a_prior_by_hand():
+    q, alpha = torch.tensor([1.0, 2.0, 3.0]), 0.5
+    prior = torch.tensor([0.2, 0.3, 0.5])
+    # V = alpha log sum_a pi0(a) exp(Q(a)/alpha) = 0.5 log(0.2 e^2 + 0.3 e^4 + 0.5 e^6)
+    v = 0.5 * math.log(0.2 * math.e**2 + 0.3 * math.e**4 + 0.5 * math.e**6)
+    assert soft_value(q, alpha, prior.log()).item() == pytest.approx(v)
+    # pi = pi0 exp((Q - V)/alpha)
+    pi, log_pi = boltzmann_policy(q, alpha, prior.log())
+    torch.testing.assert_close(pi, prior * torch.exp((q - v) / alpha))
+    torch.testing.assert_close(log_pi, pi.log())
+    # a uniform prior changes the value by alpha log(1/|A|) and not the policy
+    uniform = torch.full((3,), math.log(1 / 3))
+    shifted = soft_value(q, alpha).item() + alpha * math.log(1 / 3)
+    assert soft_value(q, alpha, uniform).item() == pytest.approx(shifted)
+    torch.testing.assert_close(boltzmann_policy(q, alpha, uniform)[0], boltzmann_policy(q, alpha)[0])
+
+
+def test_stay_prior_keeps_the_previous_action_unless_another_is_worth_more():
+    # Q = one-hot(0) * gap, alpha 0.5, stay 0.9 over 3 actions: the prior's log-odds of the
+    # previous action are log(0.9 * 2 / 0.1) = 2.89, so the mode keeps action 2 (read from the
+    # observation's last 3 entries) while 0.5 * 2.89 = 1.45 > gap, and takes action 0 beyond
+    agent = SoftQ(5, 3, DiscreteConfig(stay_prior=0.9, alpha=0.5))
+    previous_2 = np.array([0.3, -0.1, 0.0, 0.0, 1.0], np.float32)
+    for gap, greedy in ((1.0, 2), (2.0, 0)):
+        _prefer(agent.q, 0, scale=gap)
+        assert agent.act(previous_2, deterministic=True) == greedy
+    # no previous action (zeros): a uniform prior, the argmax of Q
+    assert agent.act(np.array([0.3, -0.1, 0.0, 0.0, 0.0], np.float32), deterministic=True) == 0
+    # sampled: pi(2) = 0.9 / (0.9 + 0.05 e^4 + 0.05) = 0.24 at gap 2 (1000 draws: within 0.07)
+    torch.manual_seed(0)
+    share = np.mean([agent.act(previous_2) == 2 for _ in range(1000)])
+    assert share == pytest.approx(0.9 / (0.9 + 0.05 * math.exp(4) + 0.05), abs=0.07)
+    # and the same obs without the prior: 1 / (e^4 + 2) = 0.018
+    plain = SoftQ(5, 3, DiscreteConfig(alpha=0.5))
+    _prefer(plain.q, 0, scale=2.0)
+    assert agent.act(previous_2, deterministic=True) == plain.act(previous_2, deterministic=True) == 0
+    assert np.mean([plain.act(previous_2) == 2 for _ in range(1000)]) < 0.05
+
+
+def test_update_bootstraps_on_the_prior_of_the_next_state():
+    """The target's soft value at s' uses pi0(.|s') read from s' (the action just taken): the
+    loss of one update from Q = 0 is that of the target r + gamma alpha log sum pi0 exp(Q'/alpha),
+    computed here by hand."""
+    cfg = DiscreteConfig(stay_prior=0.8, alpha=1.0, gamma=0.5, hidden=())
+    agent = SoftQ(3, 3, cfg)
+    _prefer(agent.q, 0, scale=0.0)  # Q(s, .) = 0
+    _prefer(agent.q_target, 1, scale=2.0)  # Q'(s', .) = [0, 2, 0]
+    batch = _batch(n_actions=3)
+    next_obs = torch.zeros_like(batch.next_obs[:, :3])
+    next_obs[:, 1] = 1.0  # the action just taken was 1: pi0 = [0.1, 0.8, 0.1]
+    batch = batch._replace(obs=torch.zeros_like(next_obs), next_obs=next_obs,
+                           action=torch.zeros_like(batch.action),
+                           terminated=torch.zeros_like(batch.terminated))
+    v_next = math.log(0.1 + 0.8 * math.e**2 + 0.1)
+    target = batch.reward + 0.5 * v_next
+    # Q(s, 0) = 0 for every network: the loss is 0.5 * mean((0 - y)^2) summed over the twins
+    loss = agent.update(batch)["train/critic_loss"]
+    assert loss == pytest.approx((0.5 * target.pow(2).mean() * cfg.n_q).item(), rel=1e-5)
 
 
 def test_update_returns_namespaced_finite_metrics():
@@ -135,13 +225,13 @@ def test_act_returns_an_action_index_and_argmax_when_deterministic():
     assert all(isinstance(a, int) for a in samples) and samples <= {0, 1, 2}
 
 
-def _prefer(ensemble, action: int) -> None:
-    """Set every Q-network of `ensemble` to Q(s, .) = one-hot(action) whatever s."""
+def _prefer(ensemble, action: int, scale: float = 1.0) -> None:
+    """Set every Q-network of `ensemble` to Q(s, .) = scale * one-hot(action) whatever s."""
     with torch.no_grad():
         for net in ensemble.nets:
             for p in net.parameters():
                 p.zero_()
-            net[-1].bias[action] = 1.0
+            net[-1].bias[action] = scale
 
 
 @pytest.mark.parametrize("on_target, greedy", [(False, 0), (True, 2)])
