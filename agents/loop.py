@@ -301,6 +301,11 @@ class OffPolicyLoop:
             self.saved_step = self.step
         else:
             torch.manual_seed(cfg.seed)
+            # The warm-up's random actions come from the action space's own generator, seeded
+            # here too: a wrapper with a space of its own (a hierarchy's SkillEnv) starts unseeded,
+            # and its runs would not repeat. make_env seeds its spaces with the same seed, so
+            # their draws are as they were.
+            env.action_space.seed(cfg.seed)
         logger = MetricsLogger(self.run_dir, resume_step=self.step if resume else None)
         last_eval: dict[str, float] = {}
         if self.step == 0:
