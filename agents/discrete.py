@@ -103,14 +103,21 @@ class DiscreteConfig:
 # ---------------------------------------------------------------- the math, as pure functions
 
 
+def boltzmann_logits(q: torch.Tensor, alpha: torch.Tensor | float,
+                     log_prior: torch.Tensor | None = None) -> torch.Tensor:
+    """Q/alpha + log pi0 over the last axis (Q/alpha under the uniform prior): the unnormalised
+    log-probabilities of the soft-optimal policy, from which its value, log-probabilities and
+    mode all follow."""
+    return q / alpha if log_prior is None else q / alpha + log_prior
+
+
 def soft_value(q: torch.Tensor, alpha: torch.Tensor | float,
                log_prior: torch.Tensor | None = None) -> torch.Tensor:
     """V(s) = alpha log sum_a exp(Q(s, a)/alpha) over the last axis (1702.08165 eq. 7,
     discrete). It tends to max_a Q as alpha -> 0 and exceeds it by at most alpha log|A|. With a
     prior pi0 (its log over the last axis), V = alpha log sum_a pi0(a|s) exp(Q(s, a)/alpha),
     which lies between min_a Q and max_a Q."""
-    logits = q / alpha if log_prior is None else q / alpha + log_prior
-    return alpha * torch.logsumexp(logits, dim=-1)
+    return alpha * torch.logsumexp(boltzmann_logits(q, alpha, log_prior), dim=-1)
 
 
 def boltzmann_policy(q: torch.Tensor, alpha: torch.Tensor | float,
@@ -118,7 +125,7 @@ def boltzmann_policy(q: torch.Tensor, alpha: torch.Tensor | float,
     """pi(a|s) = exp((Q(s, a) - V(s))/alpha) = softmax(Q/alpha) (1702.08165 eq. 6), or with a
     prior pi0 exp((Q - V)/alpha) pi0 = softmax(Q/alpha + log pi0), and its log, computed with
     log_softmax so that a cold policy's log-probabilities stay finite."""
-    log_pi = F.log_softmax(q / alpha if log_prior is None else q / alpha + log_prior, dim=-1)
+    log_pi = F.log_softmax(boltzmann_logits(q, alpha, log_prior), dim=-1)
     return log_pi.exp(), log_pi
 
 
@@ -201,18 +208,18 @@ class SoftQ:
     # acting ----------------------------------------------------------------
     @torch.inference_mode()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> int:
+        # A batch of one: the argmax and the draw index the flattened (1, |A|) row.
         o = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
         log_prior = self.log_prior(o)
         if deterministic:
             net = self.q_target if self.cfg.greedy_on_target else self.q
-            q = net(o).min(dim=0).values[0]
+            q = net(o).min(dim=0).values
             if log_prior is None:
                 return int(q.argmax())
             # The policy's most probable action, pi0 exp(Q/alpha)'s mode: the previous action
             # unless another's Q is higher by more than alpha times the prior's log-odds.
-            return int((q / self.log_alpha.exp() + log_prior[0]).argmax())
-        q = self.q(o).min(dim=0).values[0]
-        pi, _ = boltzmann_policy(q, self.log_alpha.exp(), None if log_prior is None else log_prior[0])
+            return int(boltzmann_logits(q, self.log_alpha.exp(), log_prior).argmax())
+        pi, _ = boltzmann_policy(self.q(o).min(dim=0).values, self.log_alpha.exp(), log_prior)
         return int(torch.multinomial(pi, 1))
 
     # learning --------------------------------------------------------------
