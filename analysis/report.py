@@ -150,8 +150,11 @@ def _controller_media(run_dir: Path, config, media: Path, steps, size, gif, seed
     env.close()
     did = "; ".join(f"{k} {v:.4g}" for k, v in summary.items())
     chosen = ", ".join(f"{skill_label(z)} {n}x" for z, n in sorted(Counter(choices).items()))
-    return [f"## Controller\n\nOne episode of the greedy controller, a skill every "
-            f"{config.steps_per_skill} robot steps, each frame labelled with the skill running: "
+    k_steps = config.steps_per_skill
+    every = (f"a skill every {k_steps} robot steps" if config.durations == (1,) else "a skill for "
+             + " or ".join(str(d * k_steps) for d in config.durations) + " robot steps at each choice")
+    return [f"## Controller\n\nOne episode of the greedy controller, {every}, "
+            f"each frame labelled with the skill running: "
             f"[{path.name}](media/{path.name})\n\n{did}\n\nSkills chosen: {chosen}"]
 
 

@@ -222,6 +222,8 @@ def controller_video(env, controller, path: str | Path, steps: int | None = None
         z = controller(obs.astype(np.float32))
         filmed.frames.clear()
         obs, reward, terminated, truncated, info = env.step(z)
+        # The skill that ran: a choice may also carry its duration (SkillEnv's durations).
+        z = info.get("skill", z)
         frames += [label(f, skill_label(z)) for f in filmed.frames]
         choices.append(z)
         summary["return"] += float(info.get(UNDISCOUNTED_REWARD, reward))

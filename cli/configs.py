@@ -192,6 +192,9 @@ class HierarchyConfig(_Reuse):
     skill_rotations: Literal[1, 2, 4] = field(default=1, metadata={"cli": False})
     """also offer each skill turned about the vertical by half (2) or quarter (4) turns, K x this
     many choices (Ant only: its physics is the same in any heading, so a walk turns with it)"""
+    durations: tuple[int, ...] = field(default=(1,), metadata={"cli": False})
+    """how long a choice may run its skill, in units of k robot steps: (1, 10) offers every skill
+    for k and for 10 k steps, K x 2 choices (the options' duration, chosen with the skill)"""
     loop: LoopConfig = LoopConfig(total_steps=20_000)
     agent: DiscreteConfig = DiscreteConfig()
     """the controller; its gamma is per robot step: a choice's task rewards are discounted within
@@ -206,9 +209,15 @@ class HierarchyConfig(_Reuse):
     def __post_init__(self):
         super().__post_init__()
         positive(self, "steps_per_skill")
+        check(self, "durations", bool(self.durations) and all(d >= 1 for d in self.durations)
+              and len(set(self.durations)) == len(self.durations),
+              "must be distinct whole numbers of k robot steps, each at least 1, e.g. [1, 10]")
         if self.agent.stay_prior and not self.last_skill_obs:
             raise ConfigError("agent.stay_prior reads the previous skill from the controller's "
                               "observation: set last_skill_obs true, or stay_prior 0")
+        if self.agent.stay_prior and len(self.durations) > 1:
+            raise ConfigError("agent.stay_prior keeps the previous choice among the skills alone; "
+                              "with several durations set stay_prior 0, or durations [1]")
 
 
 COMMANDS: dict[str, type] = {c.command: c for c in (TrainConfig, PretrainConfig, FinetuneConfig,

@@ -134,7 +134,7 @@ def hierarchy_env(task_env, library, cfg: HierarchyConfig):
     if cfg.skill_rotations > 1:
         library = RotatedSkills(library, cfg.skill_rotations)
     return SkillEnv(task_env, library, cfg.steps_per_skill, cfg.controller_obs, cfg.last_skill_obs,
-                    gamma=cfg.agent.gamma)
+                    gamma=cfg.agent.gamma, durations=cfg.durations)
 
 
 def _write_skill_returns(run_dir: Path, returns) -> None:

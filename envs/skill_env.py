@@ -95,12 +95,24 @@ class SkillEnv(gym.Env):
     With `last_skill=True` the controller also sees which skill ran last, one-hot (zeros at an
     episode's start): the gait the next skill must start from, where a switch of skills can make
     the robot fall.
+    With `durations` (d_0, d_1, ...) a choice also says how long its skill runs: action
+    i K + z runs skill z for d_i k robot steps (K x len(durations) choices; (1,): every choice k
+    steps). A long hold is then one choice, valued by its own return, not a run of short choices
+    valued under a policy that may switch at each of them: a run-up that pays only when kept.
     """
 
     def __init__(self, task_env: gym.Env, library: SkillPolicy, steps_per_skill: int,
-                 observe: str = "full", last_skill: bool = False, gamma: float | None = None):
+                 observe: str = "full", last_skill: bool = False, gamma: float | None = None,
+                 durations: tuple[int, ...] = (1,)):
         if steps_per_skill < 1:
             raise ValueError(f"steps_per_skill must be at least 1 (got {steps_per_skill})")
+        durations = tuple(durations)
+        if not durations or any(int(d) != d or d < 1 for d in durations):
+            raise ValueError(f"durations must be whole numbers of k steps, at least 1 (got {durations})")
+        if durations != (1,) and getattr(library, "continuous_dim", 0):
+            raise ValueError("durations are choices beside discrete skills; these skills are "
+                             "continuous: leave durations at (1,)")
+        self.durations = tuple(int(d) for d in durations)
         if gamma is not None and not 0 <= gamma <= 1:
             raise ValueError(f"gamma must be in [0, 1] (got {gamma})")
         self.gamma = gamma
@@ -121,7 +133,7 @@ class SkillEnv(gym.Env):
         if self._d:
             self.action_space = spaces.Box(-1.0, 1.0, (self._d,), np.float32)
         else:
-            self.action_space = spaces.Discrete(library.n_skills)
+            self.action_space = spaces.Discrete(library.n_skills * len(self.durations))
         # Row z + 1 of this table is skill z's one-hot, row 0 "no skill yet" (K columns or none).
         self._last = np.eye(library.n_skills + 1, dtype=space.dtype)[:, 1:k + 1]
         self._last_z = np.zeros(k, dtype=space.dtype)
@@ -151,6 +163,7 @@ class SkillEnv(gym.Env):
     def step(self, z):
         if self._obs is None:
             raise RuntimeError("SkillEnv.step called before reset")
+        steps = self.steps_per_skill
         if self._d:
             z = np.asarray(z, dtype=np.float32)
             if z.shape != (self._d,) or not np.all(np.isfinite(z)):
@@ -161,11 +174,12 @@ class SkillEnv(gym.Env):
         elif not self.action_space.contains(z):
             raise ValueError(f"skill {z!r} is not in {self.action_space}")
         else:
-            z = int(z)
+            i, z = divmod(int(z), self.library.n_skills)
+            steps *= self.durations[i]
         total, discounted, n = 0.0, 0.0, 0
         terminated = truncated = False
         info: dict[str, Any] = {}
-        while n < self.steps_per_skill and not (terminated or truncated):
+        while n < steps and not (terminated or truncated):
             action = self.library.act(self._skill_obs(), z, deterministic=True)
             self._obs, reward, terminated, truncated, info = self.task_env.step(action)
             total += float(reward)

@@ -208,8 +208,15 @@ def test_bad_config_file_is_one_line(tmp_path, capsys, content, message):
      "agent.stay_prior reads the previous skill from the controller's observation: set last_skill_obs true"),
     ('{"task": "PointMassGoal-v0", "last_skill_obs": true, "agent": {"stay_prior": 1.0}}',
      "stay_prior must be in [0, 1)"),
+    ('{"task": "PointMassGoal-v0", "durations": [1, 0]}',
+     "durations must be distinct whole numbers of k robot steps, each at least 1"),
+    ('{"task": "PointMassGoal-v0", "durations": [10, 10]}', "durations must be distinct"),
+    ('{"task": "PointMassGoal-v0", "durations": []}', "durations must be distinct"),
+    ('{"task": "PointMassGoal-v0", "durations": [1, 2.5]}', "durations"),
+    ('{"task": "PointMassGoal-v0", "last_skill_obs": true, "durations": [1, 10], '
+     '"agent": {"stay_prior": 0.9}}', "with several durations set stay_prior 0, or durations [1]"),
 ])
-def test_bad_stay_prior_is_one_line(tmp_path, capsys, content, message):
+def test_bad_stay_prior_or_durations_is_one_line(tmp_path, capsys, content, message):
     path = tmp_path / "c.json"
     path.write_text(content)
     assert main(["hierarchy", "--config", str(path), "--skills-from", str(tmp_path / "skills"),

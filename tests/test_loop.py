@@ -185,13 +185,13 @@ def test_a_run_repeats_where_the_env_was_made_without_a_seed(tmp_path):
 
 def _corridor_learning(tmp_path, env_cls, hold_prob: float = 0.0, stay_prior: float = 0.0,
                        seed: int = 0):
-    """Soft Q-learning for 6000 steps on a corridor, seeded: the rewards it collected, and its
-    greedy return after."""
+    """Soft Q-learning (gamma 0.95) for 6000 robot steps on a corridor, seeded: how many stored
+    choices reached the reward, and its greedy return after."""
     from agents.discrete import DiscreteConfig, SoftQ
 
     env = env_cls()
     torch.manual_seed(seed)
-    agent = SoftQ(env.observation_space.shape[0], 2, DiscreteConfig(
+    agent = SoftQ(env.observation_space.shape[0], int(env.action_space.n), DiscreteConfig(
         hidden=(32, 32), learning_starts=500, gamma=0.95, stay_prior=stay_prior))
     run_dir = tmp_path / f"{env_cls.__name__}-hold{hold_prob}-stay{stay_prior}-seed{seed}"
     run_dir.mkdir()
@@ -200,7 +200,7 @@ def _corridor_learning(tmp_path, env_cls, hold_prob: float = 0.0, stay_prior: fl
     loop = OffPolicyLoop(cfg, env, agent, lambda policy: {}, run_dir)
     loop.run()
     greedy = evaluate_returns(env_cls(), lambda obs, _: agent.act(obs, deterministic=True), 1)
-    return loop.buffer._np["reward"][:6000].sum(), greedy["eval/return"]
+    return (loop.buffer._np["reward"][:len(loop.buffer)] > 0).sum(), greedy["eval/return"]
 
 
 def test_held_exploration_finds_a_reward_that_fresh_draws_miss(tmp_path):
@@ -240,3 +240,43 @@ def test_a_sticky_prior_finds_a_reward_that_a_uniform_one_misses(tmp_path):
     # seeds 0-3: the uniform prior 0 rewards on each, the sticky one 169-197
     assert uniform[1] == 0.0 and uniform[0] <= sticky[0] / 4, (uniform, sticky)
     assert sticky[0] >= 100 and sticky[1] == 1.0, sticky
+
+
+class _Steps:
+    """A skill set for _Corridor whose skill z is the corridor's own action z."""
+
+    n_skills = 2
+    continuous_dim = 0
+
+    def act(self, obs, z, deterministic=True):
+        return z
+
+    def observed_feature(self, env):
+        return None
+
+
+def _corridor_by_choices():
+    """_Corridor under a controller (a SkillEnv) whose choices each run one step."""
+    from envs.skill_env import SkillEnv
+
+    return SkillEnv(_Corridor(), _Steps(), 1, gamma=0.95)
+
+
+def _corridor_by_choices_of_two_lengths():
+    """_Corridor under a controller whose choices run a step for 1 robot step or for 10."""
+    from envs.skill_env import SkillEnv
+
+    return SkillEnv(_Corridor(), _Steps(), 1, gamma=0.95, durations=(1, 10))
+
+
+def test_choices_that_say_how_long_find_a_reward_that_one_step_choices_miss(tmp_path):
+    """A controller that may also run its choice for 10 robot steps (SkillEnv's `durations`)
+    reaches _Corridor's far end, 25 steps of one action away, in three long choices, and learns
+    to go there greedily; with one-step choices, the same seed and robot steps, it does not.
+    The loop counts robot steps either way, so both had the same experience to learn from."""
+    short = _corridor_learning(tmp_path, _corridor_by_choices)
+    both = _corridor_learning(tmp_path, _corridor_by_choices_of_two_lengths)
+    # seeds 0-3: one-step choices 29, 0, 0, 0 rewards (as _Corridor's fresh draws), never going
+    # there greedily; with 10-step choices too, 141, 155, 128 and 139, going there each time
+    assert short[1] == 0.0 and short[0] <= both[0] / 4, (short, both)
+    assert both[0] >= 100 and both[1] == 1.0, both

@@ -244,6 +244,30 @@ def test_controller_can_see_the_skill_that_ran_last():
     np.testing.assert_array_equal(obs[4:], [0.0, 0.0, 0.0, 1.0])
 
 
+def test_a_choice_also_says_how_long_its_skill_runs():
+    """durations (1, 5) with k = 3: action z runs skill z for 3 robot steps, action K + z runs it
+    for 15; the controller sees the skill that ran (not its duration) and a hold is cut short by
+    the episode's end as any choice is."""
+    task, lib = Recorder(make_env("PointMass-v0", seed=0)), PushLibrary()
+    env = SkillEnv(task, lib, steps_per_skill=3, last_skill=True, durations=(1, 5))
+    check_env(env, skip_render_check=True)
+    assert env.action_space == gym.spaces.Discrete(8)
+    env.reset(seed=0)
+    lib.calls.clear()
+    for action, z, n in ((1, 1, 3), (4 + 1, 1, 15), (4 + 2, 2, 15), (0, 0, 3)):
+        obs, r, terminated, truncated, info = env.step(action)
+        assert info[ROBOT_STEPS] == n and info["skill"] == z and lib.calls[-n:] == [z] * n
+        assert r == pytest.approx(sum(task.rewards[-n:]))
+        np.testing.assert_array_equal(obs[4:], np.eye(4)[z])
+    steps = [env.step(7)[4][ROBOT_STEPS] for _ in range(5)]
+    assert steps == [15, 15, 15, 15, 4]  # 100-step episodes: 36 steps ran, then 15 x 4 and 4
+    with pytest.raises(ValueError, match="skill 8"):
+        env.step(8)
+    for bad in ((), (0,), (1, 2.5)):
+        with pytest.raises(ValueError, match="durations must be whole numbers"):
+            SkillEnv(make_env("PointMass-v0"), PushLibrary(), 3, durations=bad)
+
+
 class TaskWithoutPose(gym.Env):
     """Two robot entries and one of the task's, with no `pose_obs_dim`."""
 
@@ -297,3 +321,5 @@ def test_continuous_skills_are_a_box_of_directions():
     with pytest.raises(ValueError, match="not a vector of 2 finite entries"):
         env.step(np.array([np.nan, 1.0]))
     check_env(SkillEnv(make_env("PointMass-v0", seed=0), lib, 3), skip_render_check=True)
+    with pytest.raises(ValueError, match="durations are choices beside discrete skills"):
+        SkillEnv(make_env("PointMass-v0"), lib, 3, durations=(1, 10))
