@@ -21,6 +21,7 @@ from agents.discrete import DiscreteConfig
 from agents.loop import LoopConfig
 from agents.rundir import CONFIG, RunDirError, read_config_dict
 from agents.sac import SACConfig
+from envs.skill_env import DURATIONS_RULE, durations_ok
 from skills.diayn import DIAYNConfig
 
 # 2: DIAYN's observe_feature (a v1 pretraining's policy never saw a feature its observation left
@@ -209,9 +210,7 @@ class HierarchyConfig(_Reuse):
     def __post_init__(self):
         super().__post_init__()
         positive(self, "steps_per_skill")
-        check(self, "durations", bool(self.durations) and all(d >= 1 for d in self.durations)
-              and len(set(self.durations)) == len(self.durations),
-              "must be distinct whole numbers of k robot steps, each at least 1, e.g. [1, 10]")
+        check(self, "durations", durations_ok(self.durations), DURATIONS_RULE)
         if self.agent.stay_prior and not self.last_skill_obs:
             raise ConfigError("agent.stay_prior reads the previous skill from the controller's "
                               "observation: set last_skill_obs true, or stay_prior 0")

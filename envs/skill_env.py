@@ -37,6 +37,15 @@ class SkillPolicy(Protocol):
         ...
 
 
+DURATIONS_RULE = "must be distinct whole numbers of k robot steps, each at least 1, e.g. [1, 10]"
+
+
+def durations_ok(durations) -> bool:
+    """Whether `durations` can be a SkillEnv's (DURATIONS_RULE): the config and the env share it."""
+    return (len(durations) > 0 and all(int(d) == d and d >= 1 for d in durations)
+            and len(set(durations)) == len(durations))
+
+
 def robot_obs_dim(env: gym.Env) -> int:
     """How many leading entries of `env`'s observation are its robot's: the skills' input. A task
     may append its own after them (envs/tasks.py); the controller sees all of it."""
@@ -107,8 +116,8 @@ class SkillEnv(gym.Env):
         if steps_per_skill < 1:
             raise ValueError(f"steps_per_skill must be at least 1 (got {steps_per_skill})")
         durations = tuple(durations)
-        if not durations or any(int(d) != d or d < 1 for d in durations):
-            raise ValueError(f"durations must be whole numbers of k steps, at least 1 (got {durations})")
+        if not durations_ok(durations):
+            raise ValueError(f"durations {DURATIONS_RULE} (got {durations})")
         if durations != (1,) and getattr(library, "continuous_dim", 0):
             raise ValueError("durations are choices beside discrete skills; these skills are "
                              "continuous: leave durations at (1,)")

@@ -263,8 +263,8 @@ def test_a_choice_also_says_how_long_its_skill_runs():
     assert steps == [15, 15, 15, 15, 4]  # 100-step episodes: 36 steps ran, then 15 x 4 and 4
     with pytest.raises(ValueError, match="skill 8"):
         env.step(8)
-    for bad in ((), (0,), (1, 2.5)):
-        with pytest.raises(ValueError, match="durations must be whole numbers"):
+    for bad in ((), (0,), (1, 2.5), (10, 10)):
+        with pytest.raises(ValueError, match="durations must be distinct whole numbers"):
             SkillEnv(make_env("PointMass-v0"), PushLibrary(), 3, durations=bad)
 
 
