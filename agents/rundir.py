@@ -77,9 +77,15 @@ def read_config_dict(run_dir: str | Path) -> dict:
         raise RunDirError(f"{run_dir} is not a softskills run (no {CONFIG}); "
                           "start one with `python run.py train|pretrain ... --run-dir DIR`")
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise RunDirError(f"{path} is not valid JSON ({e.msg}); the run dir is damaged") from e
+    # Every config.json that run.py writes names its command; one without it was written by
+    # hand or damaged, and a check of the run's kind would report it as a `None` run.
+    if not isinstance(data, dict) or "command" not in data:
+        raise RunDirError(f"{path} names no command, so it was not written by run.py; "
+                          "the run dir is damaged or not a softskills run")
+    return data
 
 
 def check_run_kind(run_dir: str | Path, expected: str | tuple[str, ...]) -> dict:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 from agents.config import ConfigError, check, from_dict, non_negative, positive, to_dict
 from agents.discrete import DiscreteConfig
 from agents.loop import LoopConfig
-from agents.rundir import CONFIG, RunDirError, read_config_dict
+from agents.rundir import CONFIG, check_run_kind, read_config_dict
 from agents.sac import SACConfig
 from envs.skill_env import DURATIONS_RULE, durations_ok
 from skills.diayn import DIAYNConfig
@@ -266,11 +266,7 @@ def read_file(path: str | Path, command: str) -> Any:
 
 def read_run(run_dir: str | Path, command: str | tuple[str, ...] | None = None) -> Any:
     """The config of the run in `run_dir`, checked to be of `command` (one of them) if given."""
-    data = read_config_dict(run_dir)
-    expected = (command,) if isinstance(command, str) else command
-    if expected and data.get("command") not in expected:
-        raise RunDirError(f"{run_dir} holds a {data.get('command')!r} run, not a "
-                          f"{' or '.join(expected)} run")
+    data = check_run_kind(run_dir, command) if command else read_config_dict(run_dir)
     return from_json(data, where=str(Path(run_dir) / CONFIG))
 
 

@@ -166,6 +166,14 @@ def test_resume_of_a_dir_that_is_not_a_run(tmp_path):
     _one_line_error(_run_cli("train", "--resume", "--run-dir", str(tmp_path)), "not a softskills run")
 
 
+@pytest.mark.parametrize("content", ["{}", "[1, 2]", '{"agent": {"algo": "sac"}}'])
+def test_resume_of_a_run_whose_config_names_no_command(tmp_path, content):
+    # A hand-written or damaged config.json: said so, not reported as a `None` run.
+    (tmp_path / "config.json").write_text(content)
+    _one_line_error(_run_cli("train", "--resume", "--run-dir", str(tmp_path)),
+                    "names no command, so it was not written by run.py")
+
+
 @pytest.mark.parametrize("damage", ["missing", "corrupt"])
 def test_missing_or_corrupt_checkpoint(tmp_path, damage):
     assert main(["train", "--total-steps", "150", "--run-dir", str(tmp_path), *TINY]) == 0
