@@ -22,6 +22,15 @@ class RunDirError(ConfigError):
     """A run directory that is not a run, or not the kind of run asked for."""
 
 
+def make_dir(path: Path, what: str, flag: str) -> None:
+    """mkdir -p `path`, or a one-line error naming the flag that chose it: a file of that name,
+    a read-only or missing mount would otherwise end the command in a traceback."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"cannot write {what} {path} ({e.strerror or e}); choose another {flag}") from None
+
+
 @contextlib.contextmanager
 def hold_run_dir(run_dir: str | Path) -> Iterator[None]:
     """Hold `run_dir` for one writer. Two processes training into one run dir interleave their
@@ -35,8 +44,8 @@ def hold_run_dir(run_dir: str | Path) -> Iterator[None]:
         return
     run_dir = Path(run_dir)
     new = not run_dir.exists()
+    make_dir(run_dir, "the run dir", "--run-dir")
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
         f = open(run_dir / LOCK, "a+")
     except OSError as e:
         raise RunDirError(f"cannot write the run dir {run_dir} ({e.strerror or e}); choose another "

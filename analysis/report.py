@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from agents.checkpoint import CheckpointError
-from agents.rundir import RunDirError
+from agents.rundir import RunDirError, make_dir
 from analysis import plots
 from analysis.runs import load_run, load_runs, metrics_of, require_metric
 from analysis.stats import final_table
@@ -212,7 +212,7 @@ def analyze(dirs: list[str | Path], out: str | Path, metrics: list[str] | None =
     for w in skipped:
         warnings.warn(w.message, w.category, stacklevel=2)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out, "the analysis to", "--out")
     labels = {name: label for d in dirs for name, label in sweep_labels(d).items()}
     failed = sorted(r for r in df["run"].unique() if r in labels and any(
         (trial_status(Path(d) / r) or {}).get("status") == "failed" for d in dirs))

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agents.config import ConfigError
+from agents.rundir import make_dir
 
 SWEEP = "sweep.json"
 TRIAL = "trial.json"
@@ -277,7 +278,7 @@ def write_spec(out: Path, command: str, trials: list[Trial]) -> None:
             spec["trials"].update(old.get("trials", {}))
     for t in trials:
         spec["trials"][t.name] = {"grid": dict(t.grid), "seed": t.seed}
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out, "the sweep to", "--out")
     (out / SWEEP).write_text(json.dumps(spec, indent=2, default=str) + "\n")
 
 

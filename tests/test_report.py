@@ -111,6 +111,13 @@ def test_analyze_of_a_dir_without_runs_is_one_line(tmp_path):
     assert "no runs found in" in proc.stderr
 
 
+def test_analyze_into_an_out_that_cannot_be_a_directory_is_one_line(runs, tmp_path):
+    (tmp_path / "taken").write_text("a file, not a directory")
+    proc = _cli("analyze", str(runs / "sac0"), "--out", str(tmp_path / "taken" / "analysis"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "cannot write the analysis to" in proc.stderr and "choose another --out" in proc.stderr
+
+
 @pytest.mark.parametrize("flag, value", [("--steps", "0"), ("--size", "4"), ("--seed", "-1")])
 def test_visualize_refuses_a_flag_out_of_range_in_one_line(tmp_path, capsys, flag, value):
     assert main(["visualize", "--run-dir", str(tmp_path), flag, value]) == 2

@@ -95,6 +95,17 @@ def test_bad_sweep_input_is_one_line_and_exit_2_before_ray_starts(tmp_path, caps
     assert not ray.is_initialized() and not (tmp_path / "s").exists()
 
 
+def test_an_out_that_cannot_be_a_directory_is_one_line_and_exit_2_before_ray_starts(tmp_path, capsys):
+    import ray
+
+    (tmp_path / "s").write_text("a file, not a directory")
+    code = main(["sweep", *PENDULUM, "--total-steps", "300", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"cannot write the sweep to {tmp_path / 's'} (File exists); choose another --out" in err
+    assert not ray.is_initialized()
+
+
 def test_an_unreachable_cluster_is_one_line_and_exit_2(tmp_path, capsys):
     with socket.socket() as s:  # a port nothing listens on once this socket closes
         s.bind(("127.0.0.1", 0))
