@@ -44,5 +44,8 @@ def load_checkpoint(directory: str | Path, name: str = LATEST, map_location: str
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for truncated or foreign files
+        # Said the same wherever it is read (a resume, a video, a library of skills): deleting
+        # it would lose the run's weights, which a copy may still hold.
         raise CheckpointError(f"checkpoint {path} is corrupt or not a softskills checkpoint "
-                              f"({type(e).__name__}); delete it to restart the run") from e
+                              f"({type(e).__name__}); restore it from a copy, or start the run "
+                              "again in a new --run-dir") from e

@@ -183,7 +183,8 @@ def test_missing_or_corrupt_checkpoint(tmp_path, damage):
     else:
         ckpt.write_bytes(ckpt.read_bytes()[:1000])
     _one_line_error(_run_cli("train", "--resume", "--run-dir", str(tmp_path), *TINY),
-                    "no checkpoint" if damage == "missing" else "corrupt")
+                    "no checkpoint" if damage == "missing" else
+                    "corrupt or not a softskills checkpoint (RuntimeError); restore it from a copy")
 
 
 def test_new_run_refuses_to_overwrite_a_run(tmp_path):
