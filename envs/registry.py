@@ -93,10 +93,13 @@ def check_same_robot(skills_env: str, task_env: str) -> None:
             raise UnknownEnvError(f"unknown env {name!r}; valid names: {', '.join(env_names())}")
     skills_robot, task_robot = robot_of(skills_env), robot_of(task_env)
     if skills_robot != task_robot:
-        same = [n for n in env_names() if robot_of(n) == task_robot and n != task_env]
+        # Every env of the task's robot, the robot's own (HalfCheetah-v5) first: the task itself
+        # belongs in the list too, where a task of that robot was asked for.
+        same = sorted((n for n in env_names() if robot_of(n) == task_robot),
+                      key=lambda n: (n != robot_of(n), n))
         raise RobotMismatchError(
             f"skills from {skills_env} (robot {skills_robot}) cannot run {task_env} (robot "
-            f"{task_robot}); pretrain skills on {' or '.join(same) or task_env}")
+            f"{task_robot}); pretrain skills on an env of that robot: {', '.join(same)}")
 
 
 @contextlib.contextmanager

@@ -193,6 +193,10 @@ def test_same_robot_passes(skills, task):
     ("Ant-v5", "AntWaypoints-v0", r"Ant-v5 \(robot Ant-v5\).*AntWaypoints-v0 \(robot AntLowGear\)"),
     ("PointMass-v0", "CheetahHurdle-v0", r"robot PointMass.*robot HalfCheetah-v5"),
     ("AntLowGear-v0", "CheetahHurdle-v0", r"robot AntLowGear.*robot HalfCheetah-v5"),
+    # The task itself is among the envs offered, the robot's own first.
+    ("PointMass-v0", "HalfCheetah-v5", r"on an env of that robot: HalfCheetah-v5, CheetahHurdle-v0, "
+                                       r"HalfCheetahBackward-v0, HalfCheetahSparse-v0$"),
+    ("Ant-v5", "AntLowGear-v0", r"on an env of that robot: AntLowGear-v0, AntWaypoints-v0$"),
 ])
 def test_different_robots_are_refused_in_one_line(skills, task, message):
     with pytest.raises(RobotMismatchError, match=message) as e:
