@@ -188,6 +188,9 @@ def main() -> None:
                         "SB3 paired by seed")
     args = p.parse_args()
     if args.summarize:
+        missing = [str(path) for path in args.summarize if not path.is_file()]
+        if missing:
+            p.error(f"--summarize: no such file: {', '.join(missing)}")
         summarize(args.summarize)
         return
     torch.set_num_threads(args.threads)

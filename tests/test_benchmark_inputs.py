@@ -71,6 +71,12 @@ def test_sac_quality_pairs_runs_by_seed(tmp_path):
     assert "ours-td3 - sb3-td3, paired by seed: n=2  mean  -1227.2  standard error  1008.7" in proc.stdout
 
 
+def test_sac_quality_summary_of_a_missing_file_is_one_line(tmp_path):
+    proc = _script("sac_quality.py", "--summarize", str(tmp_path / "none.csv"))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"--summarize: no such file: {tmp_path / 'none.csv'}" in proc.stderr
+
+
 def test_hurdles_compares_the_two_at_the_steps_both_evaluated(tmp_path):
     """Controllers evaluated every 10k steps, flat SAC every 20k: the means over seeds meet at
     0 and 20k only, and rows without an evaluation (training rows) are left out."""
