@@ -50,6 +50,8 @@ def run(args: list[str]) -> None:
     from run import main
 
     code = main(args)
+    if code == 2:  # what the user got wrong: run.py has said it in one line, and the script ends so
+        raise SystemExit(2)
     if code != 0:
         raise SystemExit(f"run.py {' '.join(args)} exited {code}")
 

@@ -71,6 +71,13 @@ def test_sac_quality_pairs_runs_by_seed(tmp_path):
     assert "ours-td3 - sb3-td3, paired by seed: n=2  mean  -1227.2  standard error  1008.7" in proc.stdout
 
 
+def test_a_run_that_run_py_refuses_ends_the_script_with_its_one_line_and_exit_2(tmp_path):
+    (tmp_path / "taken").write_text("a file, not a directory")
+    proc = _script("hurdles.py", "--out", str(tmp_path / "taken"), "--seeds", "0", "--no-flat")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("run.py pretrain: error: cannot write the run dir")
+
+
 def test_sac_quality_summary_of_a_missing_file_is_one_line(tmp_path):
     proc = _script("sac_quality.py", "--summarize", str(tmp_path / "none.csv"))
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
