@@ -19,16 +19,22 @@ LOCK = ".lock"
 
 
 class RunDirError(ConfigError):
-    """A run directory that is not a run, or not the kind of run asked for."""
+    """A run directory that is not a run, or not the kind of run asked for; or a directory that
+    a command cannot write (a run dir, an analysis's or a sweep's --out)."""
+
+
+def unwritable(what: str, path: Path, error: OSError, flag: str) -> RunDirError:
+    """The one-line error for a directory a command cannot write, naming the flag that chose it:
+    a file of that name, a read-only or missing mount would otherwise end it in a traceback."""
+    return RunDirError(f"cannot write {what} {path} ({error.strerror or error}); choose another {flag}")
 
 
 def make_dir(path: Path, what: str, flag: str) -> None:
-    """mkdir -p `path`, or a one-line error naming the flag that chose it: a file of that name,
-    a read-only or missing mount would otherwise end the command in a traceback."""
+    """mkdir -p `path`, or `unwritable`'s error."""
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise RunDirError(f"cannot write {what} {path} ({e.strerror or e}); choose another {flag}") from None
+        raise unwritable(what, path, e, flag) from None
 
 
 @contextlib.contextmanager
@@ -48,8 +54,7 @@ def hold_run_dir(run_dir: str | Path) -> Iterator[None]:
     try:
         f = open(run_dir / LOCK, "a+")
     except OSError as e:
-        raise RunDirError(f"cannot write the run dir {run_dir} ({e.strerror or e}); choose another "
-                          "--run-dir") from None
+        raise unwritable("the run dir", run_dir, e, "--run-dir") from None
     with f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
