@@ -15,7 +15,7 @@ from pathlib import Path
 # MuJoCo picks its GL backend at import; without a display GLFW would abort the process.
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-from agents.config import ConfigError  # noqa: E402
+from agents.config import ConfigError, integer  # noqa: E402
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -77,24 +77,24 @@ def build_parser() -> argparse.ArgumentParser:
     for command, help in TRAINING.items():
         q = commands.add_parser(command, help=help, description=f"a sweep of: {help}")
         q.add_argument("--out", required=True, metavar="DIR", help="the sweep's directory")
-        q.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of every grid point")
+        q.add_argument("--seeds", type=integer, nargs="+", default=[0], help="seeds of every grid point")
         q.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
                        help="a config field and its values (repeatable; a tuple's entries are "
                             "separated by spaces)")
         q.add_argument("--address", default=None,
                        help="HOST:PORT of a running Ray cluster (default: Ray on this machine)")
-        q.add_argument("--cpus-per-run", type=int, default=1,
+        q.add_argument("--cpus-per-run", type=integer, default=1,
                        help="cores, and torch threads, per trial (default: 1)")
-        q.add_argument("--max-concurrent", type=int, default=None,
+        q.add_argument("--max-concurrent", type=integer, default=None,
                        help="trials at once (default: the cluster's cores / --cpus-per-run)")
         _add_run_flags(q, command)
 
     p = sub.add_parser("visualize", help="videos, plots and report.md of a run, into RUN_DIR/media")
     p.add_argument("--run-dir", required=True)
-    p.add_argument("--steps", type=int, default=None, help="steps per rollout (default: an episode)")
-    p.add_argument("--size", type=int, default=240, help="frame width and height in pixels")
+    p.add_argument("--steps", type=integer, default=None, help="steps per rollout (default: an episode)")
+    p.add_argument("--size", type=integer, default=240, help="frame width and height in pixels")
     p.add_argument("--gif", action="store_true", help="gif instead of mp4")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=integer, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     p = sub.add_parser("analyze", help="compare runs: learning curves over seeds, a final table")

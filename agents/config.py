@@ -29,6 +29,21 @@ class FieldError(ConfigError):
         super().__init__(f"{name} {problem}")
 
 
+def integer(text: str) -> int:
+    """An int from a flag's text, also written as an integral float: step counts are commonly
+    written 1e6 (int() takes only "1000000" and "1_000_000")."""
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)  # ValueError for what is no number at all
+        if not value.is_integer():  # 1.5, inf, nan
+            raise ValueError(f"not an integer: {text!r}") from None
+        return int(value)
+
+
+integer.__name__ = "int"  # argparse names the type in its message: "invalid int value: '1.5'"
+
+
 # ---------------------------------------------------------------- checks for __post_init__
 
 
@@ -112,7 +127,8 @@ def _registered(meta: Any, value: Any, base: Any, path: str) -> Any:
 
 
 def coerce(tp: Any, value: Any, base: Any, path: str) -> Any:
-    """`value` checked against type `tp` (JSON's lists become tuples, ints pass as floats)."""
+    """`value` checked against type `tp` (JSON's lists become tuples, ints pass as floats and
+    integral floats as ints: 1e6 steps)."""
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -131,6 +147,8 @@ def coerce(tp: Any, value: Any, base: Any, path: str) -> Any:
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is int and isinstance(value, float) and value.is_integer():
+        return int(value)
     if tp in (int, float, str, bool) and (type(value) is not tp):
         raise ConfigError(f"{path} must be {tp.__name__}, got {value!r}")
     return value

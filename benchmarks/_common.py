@@ -13,6 +13,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import pandas as pd  # noqa: E402
 
+from agents.config import integer  # noqa: E402
+
 
 def _number(cast: Callable[[str], float], ok: Callable[[float], bool], what: str) -> Callable[[str], float]:
     def parse(text: str) -> float:
@@ -28,8 +30,8 @@ def _number(cast: Callable[[str], float], ok: Callable[[float], bool], what: str
 
 # argparse types for what the scripts use themselves (run.py's configs check what they pass on):
 # 0 goals or a negative seed is one line and exit 2, not a nan in a table.
-count = _number(int, lambda v: v >= 1, "an integer >= 1")
-non_negative = _number(int, lambda v: v >= 0, "an integer >= 0")
+count = _number(integer, lambda v: v >= 1, "an integer >= 1")
+non_negative = _number(integer, lambda v: v >= 0, "an integer >= 0")
 positive = _number(float, lambda v: 0 < v < math.inf, "a number > 0")
 non_negative_float = _number(float, lambda v: 0 <= v < math.inf, "a number >= 0")
 

@@ -21,7 +21,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from agents.config import FieldError
+from agents.config import FieldError, integer
 
 
 @dataclass(frozen=True)
@@ -125,13 +125,18 @@ def add_flags(parser: argparse.ArgumentParser, flags: dict[str, Flag]) -> None:
                                 **kw)
             continue
         if typing.get_origin(tp) is tuple:
-            kw.update(nargs="+", type=typing.get_args(tp)[0], metavar="N")
+            kw.update(nargs="+", type=flag_type(typing.get_args(tp)[0]), metavar="N")
         elif typing.get_origin(tp) is Literal:
             choices = typing.get_args(tp)
             kw.update(type=type(choices[0]), choices=choices)
         else:
-            kw.update(type=tp)
+            kw.update(type=flag_type(tp))
         parser.add_argument(f"--{flag.name}", help=f"{flag.help}{shown}".replace("%", "%%"), **kw)
+
+
+def flag_type(tp: Any) -> Any:
+    """What argparse parses a field of type `tp` with: ints also as 1e6."""
+    return integer if tp is int else tp
 
 
 def _inner(tp: Any) -> Any:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from agents.config import ConfigError
 from agents.rundir import make_dir
+from cli.flags import flag_type
 
 SWEEP = "sweep.json"
 TRIAL = "trial.json"
@@ -65,7 +66,7 @@ def parse_value(text: str, tp: Any, where: str) -> Any:
             if text.lower() not in ("true", "false"):
                 raise ValueError("is not true or false")
             return text.lower() == "true"
-        return tp(text)
+        return flag_type(tp)(text)
     except ValueError as e:
         why = str(e) if str(e).startswith("is ") else f"is not a {getattr(tp, '__name__', tp)}"
         raise ConfigError(f"--grid {where}: {text!r} {why}") from None

@@ -17,6 +17,7 @@ from _common import count, non_negative, non_negative_float, positive  # noqa: E
 
 def test_argument_types_accept_what_they_say_and_nothing_else():
     assert count("3") == 3 and non_negative("0") == 0
+    assert count("5e4") == 50_000 and count("2_000") == 2000  # step counts as researchers write them
     assert positive("0.5") == 0.5 and non_negative_float("0") == 0.0
     for parse, text in [(count, "0"), (count, "2.5"), (count, "x"), (non_negative, "-1"),
                         (positive, "0"), (positive, "-1"), (positive, "nan"), (positive, "inf"),

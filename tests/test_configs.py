@@ -99,6 +99,26 @@ def _config(*argv: str):
     return resolve(build_parser().parse_args(argv))[0]
 
 
+def test_whole_numbers_may_be_written_as_1e6(tmp_path, capsys):
+    """Step counts are commonly written 1e6: a flag, a list flag and a config file take any
+    integral number where an int is due, as the int it is."""
+    cfg = _config("train", "--total-steps", "1e5", "--hidden", "6.4e1", "32", "--seed", "3")
+    assert cfg.loop.total_steps == 100_000 and cfg.agent.hidden == (64, 32) and cfg.loop.seed == 3
+    assert all(type(v) is int for v in (cfg.loop.total_steps, *cfg.agent.hidden))
+    path = tmp_path / "c.json"
+    path.write_text('{"loop": {"total_steps": 2e3, "eval_every": 500.0}}')
+    loop = read_file(path, "train").loop
+    assert (loop.total_steps, loop.eval_every) == (2000, 500) and type(loop.total_steps) is int
+    # written back as the int, so the run's own config.json reads as it did
+    assert to_json(read_file(path, "train"))["loop"]["total_steps"] == 2000
+    for text in ("2.5e0", "inf", "nan", "many"):  # no whole number: argparse's one line, exit 2
+        with pytest.raises(SystemExit) as e:
+            main(["train", "--total-steps", text, "--run-dir", str(tmp_path / "run")])
+        err = capsys.readouterr().err.strip()
+        assert e.value.code == 2 and err.splitlines() == [
+            f"run.py train: error: argument --total-steps: invalid int value: '{text}' (see --help)"]
+
+
 def test_config_file_reproduces_a_run_with_one_field_changed(pointmass_skills, tmp_path):
     a = read_run(pointmass_skills)
     b = _config("pretrain", "--config", str(pointmass_skills / "config.json"), "--seed", "1",
@@ -190,6 +210,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
     ("{not json", "is not valid JSON"),
     ('{"loop": {"total_stepz": 5}}', "unknown field 'loop.total_stepz'; valid fields there: total_steps"),
     ('{"loop": {"total_steps": "many"}}', "loop.total_steps must be int, got 'many'"),
+    ('{"loop": {"total_steps": 1000.5}}', "loop.total_steps must be int, got 1000.5"),
+    ('{"loop": {"total_steps": true}}', "loop.total_steps must be int, got True"),
     ('{"command": "pretrain"}', "is a 'pretrain' config, not a 'train' one"),
     ('{"agent": {"gamma": 1.5}}', "gamma must be in [0, 1)"),
     ('{"loop": {"hold_prob": 1.0}}', "hold_prob must be in [0, 1) (got 1.0)"),

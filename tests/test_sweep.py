@@ -65,6 +65,7 @@ def test_grid_values_take_their_fields_types():
         with pytest.raises(ConfigError, match=says):
             parse_grid([bad], fields)
     assert parse_value("7", int, "skills") == 7
+    assert parse_value("2e5", int, "total-steps") == 200_000
 
 
 def test_every_grid_point_and_seed_is_one_trial_with_a_unique_name():
