@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -49,7 +48,7 @@ def load_controller(run_dir: str | Path, config, task_env: gym.Env | None = None
     from cli.reuse import hierarchy_env, skill_library
 
     state = load_checkpoint(Path(run_dir) / "checkpoints")
-    lib = _from_skills_run(config, lambda: skill_library(config))
+    lib = skill_library(config, existing=True)
     env = hierarchy_env(make_env(config.env_name) if task_env is None else task_env, lib, config)
     agent = SoftQ(env.observation_space.shape[0], int(env.action_space.n), config.agent_config)
     agent.load_state_dict(state["agent"])
@@ -77,17 +76,10 @@ def _skills_view(config) -> Callable[[gym.Env], gym.Env]:
     """How a fine-tuning run's skills saw their env (skills.registry.policy_env), read from the
     config of the pretraining run it fine-tuned."""
     from cli.configs import read_run
+    from cli.reuse import from_skills_run
     from skills.registry import policy_env
 
-    skills = _from_skills_run(config, lambda: read_run(config.skills_from, "pretrain").skills)
+    skills = from_skills_run(config, lambda: read_run(config.skills_from, "pretrain").skills)
     return lambda env: policy_env(skills, env)
 
 
-def _from_skills_run(config, read: Callable[[], Any]) -> Any:
-    """read() of the pretraining run a finetune or hierarchy run reused, or one RunDirError
-    saying to restore it."""
-    try:
-        return read()
-    except (RunDirError, OSError) as e:
-        raise RunDirError(f"the {config.command} run's skills are read from its pretraining run, "
-                          f"which cannot be read ({e}); restore {config.skills_from}") from None

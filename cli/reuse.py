@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from agents.config import ConfigError
 from cli.configs import FinetuneConfig, HierarchyConfig
 from cli.runs import run_training
 
 
-def skill_library(cfg):
-    """The skills a finetune or hierarchy run (its config) reuses, checked against its task."""
+def skill_library(cfg, existing: bool = False):
+    """The skills a finetune or hierarchy run (its config) reuses, checked against its task.
+    `existing`: the run was made before (resumed, visualized), so a pretraining run that cannot
+    be read has moved or gone since, which the error says."""
     from envs.registry import check_same_robot
     from skills.library import SkillLibrary
 
     if not cfg.skills_from or not cfg.task:
         raise ConfigError(f"a new {cfg.command} run needs --skills-from and --task (a resumed one "
                           "reads them from its config.json)")
-    lib = SkillLibrary.load(cfg.skills_from, device=cfg.device)
+    load = lambda: SkillLibrary.load(cfg.skills_from, device=cfg.device)  # noqa: E731
+    lib = from_skills_run(cfg, load) if existing else load()
     check_same_robot(lib.env_name, cfg.task)
     if lib.continuous_dim:
         # Both commands choose among K skills: the best one, or one every k steps.
@@ -28,6 +33,19 @@ def skill_library(cfg):
                           "--continuous, or drive envs.skill_env.SkillEnv (a Box of z) with a "
                           "continuous agent from Python")
     return lib
+
+
+def from_skills_run(cfg, read: Callable[[], Any]) -> Any:
+    """read() of the pretraining run that an existing finetune or hierarchy run reuses, or one
+    RunDirError saying to restore it (where a relative path is looked for, too)."""
+    from agents.rundir import RunDirError
+
+    try:
+        return read()
+    except (RunDirError, OSError) as e:
+        where = "" if Path(cfg.skills_from).is_absolute() else f", relative to {Path.cwd()}"
+        raise RunDirError(f"the {cfg.command} run's skills are read from its pretraining run, "
+                          f"which cannot be read ({e}); restore {cfg.skills_from}{where}") from None
 
 
 def _check_task(task: str, library, cfg: HierarchyConfig) -> None:
@@ -61,7 +79,7 @@ def finetune(cfg: FinetuneConfig, run_dir: str | Path, resume: bool = False) -> 
     from envs.skill_env import skill_obs_dim
     from skills.reuse import FixedSkill, insert_inputs, skill_task_returns
 
-    lib = skill_library(cfg)
+    lib = skill_library(cfg, existing=resume)
     cfg = replace(cfg, sac=replace(cfg.sac, hidden=lib.agent.cfg.hidden))
     if cfg.scratch:  # fresh networks: any task observation fits them
         return run_training(cfg, run_dir, resume)
@@ -113,7 +131,7 @@ def hierarchy(cfg: HierarchyConfig, run_dir: str | Path, resume: bool = False) -
         raise RunDirError(f"{run_dir} was trained before the controller's return was discounted "
                           "within each choice (schema version 2) and cannot resume; start a new "
                           f"run with --config {Path(run_dir) / 'config.json'}")
-    lib = skill_library(cfg)
+    lib = skill_library(cfg, existing=resume)
     _check_task(cfg.task, lib, cfg)
     def make_agent(obs_dim: int, space):
         import gymnasium as gym

@@ -1,6 +1,7 @@
 """The hierarchy works: a maxent controller over pretrained skills beats picking skills at random."""
 
 import json
+import shutil
 
 import gymnasium as gym
 import numpy as np
@@ -150,6 +151,26 @@ def test_resume_reads_skills_and_task_from_the_run(pointmass_skills, tmp_path, c
     assert len(err.splitlines()) == 1 and "differs from the run's PointMassGoal-v0" in err, err
     assert main(["hierarchy", "--task", "PointMassGoal-v0", "--run-dir", str(tmp_path / "new")]) == 2
     assert "needs --skills-from" in capsys.readouterr().err
+
+
+def test_skills_moved_away_from_a_run_are_one_line_saying_to_restore_them(pointmass_skills, tmp_path,
+                                                                          capsys, monkeypatch):
+    """A hierarchy run reads its skills from the pretraining run named in its config.json; where
+    that has gone, resuming or filming the run says which path to restore, and where a relative
+    one is looked for, in one line (not "start a new run", which would be the wrong advice)."""
+    shutil.copytree(pointmass_skills, tmp_path / "skills")
+    monkeypatch.chdir(tmp_path)
+    assert main(["hierarchy", "--skills-from", "skills", "--task", "PointMassGoal-v0", "--steps-per-skill",
+                 "5", "--learning-starts", "10", "--total-steps", "20", "--eval-every", "20",
+                 "--eval-episodes", "1", "--run-dir", "hier", "--no-progress"]) == 0
+    (tmp_path / "skills").rename(tmp_path / "moved")
+    capsys.readouterr()
+    for argv in (["hierarchy", "--resume", "--total-steps", "40"], ["visualize"]):
+        assert main([*argv, "--run-dir", "hier", "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1, err
+        assert "skills are read from its pretraining run, which cannot be read" in err, err
+        assert err.endswith(f"restore skills, relative to {tmp_path}"), err
 
 
 @pytest.mark.parametrize("option, message", [
