@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 # MuJoCo picks its GL backend at import; without a display GLFW would abort the process.
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("visualize", help="videos, plots and report.md of a run, into RUN_DIR/media")
     p.add_argument("--run-dir", required=True)
     p.add_argument("--steps", type=integer, default=None, help="steps per rollout (default: an episode)")
-    p.add_argument("--size", type=integer, default=240, help="frame width and height in pixels")
+    p.add_argument("--size", type=integer, default=240, help="frame width and height in pixels (16 to 4096)")
     p.add_argument("--gif", action="store_true", help="gif instead of mp4")
     p.add_argument("--seed", type=integer, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -213,6 +214,9 @@ def _apply(cfg, values: dict, flags: dict):
         raise ConfigError(f"{'--' + given[0] if given else flag_of(flags, e)} {e.problem}") from None
 
 
+MAX_FRAME_SIZE = 4096
+
+
 def run_command(args: argparse.Namespace) -> None:
     if args.command == "visualize":
         from cli.commands import visualize
@@ -222,6 +226,11 @@ def run_command(args: argparse.Namespace) -> None:
                                    ("--seed", args.seed, 0)):
             if value is not None and value < least:
                 raise ConfigError(f"{flag} must be >= {least} (got {value})")
+        # MuJoCo's offscreen buffer aborts beyond what the GL allows (Mesa's software EGL:
+        # 16384 fails, 4096 renders), after the pretraining run's checkpoint has been loaded.
+        if args.size > MAX_FRAME_SIZE:
+            raise ConfigError(f"--size must be <= {MAX_FRAME_SIZE} pixels, what MuJoCo renders "
+                              f"offscreen on any GL (got {args.size})")
         visualize(args.run_dir, steps=args.steps, size=args.size, gif=args.gif, seed=args.seed,
                   progress=not args.no_progress)
         return
@@ -308,12 +317,29 @@ def user_errors() -> tuple[type[Exception], ...]:
             RenderingUnavailable, RobotMismatchError)
 
 
+def _one_line_warnings(command: str):
+    """warnings.showwarning that writes a skipped run (analysis.runs.RunLoadWarning) as one line
+    of the command's, as its errors are, where Python adds the file and the source line."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        from analysis.runs import RunLoadWarning  # only once something warns: pandas is slow to import
+
+        if issubclass(category, RunLoadWarning):
+            print(f"run.py {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from agents.loop import DivergedError
 
     try:
-        rc = run_command(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(args.command)
+            rc = run_command(args)
     except user_errors() as e:
         print(f"run.py {args.command}: error: {e}", file=sys.stderr)
         return 2

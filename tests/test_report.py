@@ -111,6 +111,17 @@ def test_analyze_of_a_dir_without_runs_is_one_line(tmp_path):
     assert "no runs found in" in proc.stderr
 
 
+def test_analyze_says_in_one_line_which_dir_it_skipped(runs, tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = _cli("analyze", str(runs / "sac0"), str(tmp_path / "empty"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    # the command's own line, as its errors are: no file name, no source line of the library's
+    assert proc.stderr.strip().splitlines() == [
+        f"run.py analyze: warning: skipped {tmp_path / 'empty'}: no runs in it (no config.json in it "
+        "or its subdirectories)"], proc.stderr
+    assert "# Analysis of 1 runs" in (tmp_path / "out" / "analysis.md").read_text()
+
+
 def test_analyze_into_an_out_that_cannot_be_a_directory_is_one_line(runs, tmp_path):
     (tmp_path / "taken").write_text("a file, not a directory")
     proc = _cli("analyze", str(runs / "sac0"), "--out", str(tmp_path / "taken" / "analysis"))
@@ -118,11 +129,13 @@ def test_analyze_into_an_out_that_cannot_be_a_directory_is_one_line(runs, tmp_pa
     assert "cannot write the analysis to" in proc.stderr and "choose another --out" in proc.stderr
 
 
-@pytest.mark.parametrize("flag, value", [("--steps", "0"), ("--size", "4"), ("--seed", "-1")])
-def test_visualize_refuses_a_flag_out_of_range_in_one_line(tmp_path, capsys, flag, value):
+@pytest.mark.parametrize("flag, value, says", [
+    ("--steps", "0", "must be >= 1"), ("--size", "4", "must be >= 16"), ("--seed", "-1", "must be >= 0"),
+    ("--size", "16384", "must be <= 4096 pixels")])
+def test_visualize_refuses_a_flag_out_of_range_in_one_line(tmp_path, capsys, flag, value, says):
     assert main(["visualize", "--run-dir", str(tmp_path), flag, value]) == 2
     err = capsys.readouterr().err
-    assert f"{flag} must be >= " in err and len(err.strip().splitlines()) == 1, err
+    assert f"{flag} {says}" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_visualize_without_checkpoint_is_one_line(runs, tmp_path):
