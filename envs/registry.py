@@ -9,6 +9,7 @@ env exposes for a skill discriminator even where the policy's observation leaves
 from __future__ import annotations
 
 import contextlib
+import difflib
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -81,6 +82,18 @@ class UnknownEnvError(ValueError):
     pass
 
 
+def check_env_name(name: str) -> None:
+    """Raise UnknownEnvError, naming the closest registered env (halfcheetah-v5, HalfCheetah-v4:
+    HalfCheetah-v5) and listing them all, unless `name` is one."""
+    names = env_names()
+    if name in names:
+        return
+    folded = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(str(name).lower(), list(folded), n=1, cutoff=0.8)
+    hint = f" (did you mean {folded[close[0]]!r}?)" if close else ""
+    raise UnknownEnvError(f"unknown env {name!r}{hint}; valid names: {', '.join(names)}")
+
+
 class RobotMismatchError(ValueError):
     """Skills learned on one robot were asked to act on another."""
 
@@ -89,8 +102,7 @@ def check_same_robot(skills_env: str, task_env: str) -> None:
     """Raise unless skills pretrained on `skills_env` can act in `task_env`: a skill policy only
     makes sense on the body (and observation) it was learned on (DIAYN paper, Sec. 4.2.2)."""
     for name in (skills_env, task_env):
-        if name not in env_names():
-            raise UnknownEnvError(f"unknown env {name!r}; valid names: {', '.join(env_names())}")
+        check_env_name(name)
     skills_robot, task_robot = robot_of(skills_env), robot_of(task_env)
     if skills_robot != task_robot:
         # Every env of the task's robot, the robot's own (HalfCheetah-v5) first: the task itself
@@ -173,8 +185,7 @@ def make_env(name: str, seed: int | None = None, render_mode: str | None = None,
     except `terminate_when_flipped=True`, which ends episodes when the robot turns over
     (`EndWhenFlipped`).
     """
-    if name not in env_names():
-        raise UnknownEnvError(f"unknown env {name!r}; valid names: {', '.join(env_names())}")
+    check_env_name(name)
     flipped = kwargs.pop("terminate_when_flipped", False)
     skip = kwargs.get("frame_skip", 1)
     if isinstance(skip, bool) or not isinstance(skip, int) or skip < 1:

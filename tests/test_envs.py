@@ -18,8 +18,18 @@ def test_project_envs_pass_check_env(name):
 
 
 def test_unknown_env_lists_valid_names():
-    with pytest.raises(UnknownEnvError, match="HalfCheetah-v5.*PointMass-v0"):
+    with pytest.raises(UnknownEnvError, match="HalfCheetah-v5.*PointMass-v0") as e:
         make_env("NoSuchEnv-v0")
+    assert "did you mean" not in str(e.value)  # nothing is close to it
+
+
+@pytest.mark.parametrize("typed, meant", [
+    ("halfcheetah-v5", "HalfCheetah-v5"), ("Hopper", "Hopper-v5"), ("HalfCheetah-v4", "HalfCheetah-v5"),
+    ("pointmass-v0", "PointMass-v0")])
+def test_a_near_miss_of_an_env_name_is_told_the_name_it_meant(typed, meant):
+    with pytest.raises(UnknownEnvError) as e:
+        make_env(typed)
+    assert str(e.value).startswith(f"unknown env '{typed}' (did you mean '{meant}'?); valid names: Ant-v5")
 
 
 def test_point_mass_moves_with_force_and_exposes_xy():
