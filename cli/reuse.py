@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +24,7 @@ def skill_library(cfg, existing: bool = False):
     if not cfg.skills_from or not cfg.task:
         raise ConfigError(f"a new {cfg.command} run needs --skills-from and --task (a resumed one "
                           "reads them from its config.json)")
-    load = lambda: SkillLibrary.load(cfg.skills_from, device=cfg.device)  # noqa: E731
+    load = functools.partial(SkillLibrary.load, cfg.skills_from, device=cfg.device)
     lib = from_skills_run(cfg, load) if existing else load()
     check_same_robot(lib.env_name, cfg.task)
     if lib.continuous_dim:
