@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -42,6 +43,8 @@ from agents.sac import polyak_update, step_temperature
 
 @dataclass(frozen=True)
 class DiscreteConfig:
+    algo: ClassVar[str] = "sql-discrete"
+
     hidden: tuple[int, ...] = (64, 64)
     """hidden layer sizes of each Q-network"""
     n_q: int = 2
@@ -176,6 +179,8 @@ class QEnsemble(nn.Module):
 class SoftQ:
     """Owns the Q-network, its Polyak target, log_alpha and the optimizers."""
 
+    Config = DiscreteConfig
+
     def __init__(self, obs_dim: int, n_actions: int, cfg: DiscreteConfig, device: str = "cpu"):
         if n_actions < 2:
             raise ValueError(f"a discrete agent needs at least 2 actions, got {n_actions}")
@@ -198,6 +203,12 @@ class SoftQ:
         self._online = list(self.q.parameters())
         self._target = list(self.q_target.parameters())
         self.n_updates = 0
+
+    @classmethod
+    def build(cls, obs_dim: int, action_space, cfg: DiscreteConfig, device: str = "cpu") -> SoftQ:
+        from agents.registry import require_discrete
+
+        return cls(obs_dim, require_discrete(action_space, "sql-discrete"), cfg, device)
 
     def log_prior(self, obs: torch.Tensor) -> torch.Tensor | None:
         """log pi0(.|s) per state of `obs` (B, obs_dim); None for the uniform prior."""

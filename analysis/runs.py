@@ -40,18 +40,27 @@ class Skipped(NamedTuple):
 
 
 def algorithm_of(config: dict) -> str:
-    """The name a run is plotted under: sac | diayn | finetune | scratch | hierarchy."""
+    """The name a run is plotted under: a train run's agent as --algo names it (sac, td3,
+    soft-td3, ddpg, soft-ddpg, sql, sql-discrete), a pretrain run's skill method (diayn, metra,
+    lsd), or finetune | scratch | hierarchy. Runs of two algorithms on one env are two groups,
+    never seeds of one."""
+    from agents.registry import algo_name
+
     command = config.get("command")
     if command == "finetune":
         # A "scratch" finetune is the baseline: same task and budget, no pretrained skill.
         # config.json of schema version 1 has it at the top; version 0 in its `extra` block.
         scratch = config.get("scratch", config.get("extra", {}).get("scratch"))
         return "scratch" if scratch else "finetune"
-    names = {"train": "sac", "pretrain": "diayn", "hierarchy": "hierarchy"}
-    if command not in names:
-        raise RunDirError(f"unknown command {command!r} in config.json; expected one of "
-                          "train, pretrain, finetune, hierarchy")
-    return names[command]
+    if command == "train":
+        return algo_name(config.get("agent") or {})
+    if command == "pretrain":
+        # Schema version 0 kept DIAYN's settings under `extra`, with no method named.
+        return (config.get("skills") or {}).get("method", "diayn")
+    if command == "hierarchy":
+        return "hierarchy"
+    raise RunDirError(f"unknown command {command!r} in config.json; expected one of "
+                      "train, pretrain, finetune, hierarchy")
 
 
 def read_metrics(path: PathLike) -> tuple[pd.DataFrame, list[Skipped]]:

@@ -135,11 +135,7 @@ def hierarchy(cfg: HierarchyConfig, run_dir: str | Path, resume: bool = False) -
     lib = skill_library(cfg, existing=resume)
     _check_task(cfg.task, lib, cfg)
     def make_agent(obs_dim: int, space):
-        import gymnasium as gym
-
-        if not isinstance(space, gym.spaces.Discrete):
-            raise ConfigError(f"the controller needs a Discrete action space, got {space}")
-        return SoftQ(obs_dim, int(space.n), cfg.agent_config, device=cfg.device)
+        return SoftQ.build(obs_dim, space, cfg.agent_config, device=cfg.device)
 
     return run_training(cfg, run_dir, resume, wrap_env=lambda env: hierarchy_env(env, lib, cfg),
                         make_agent=make_agent)

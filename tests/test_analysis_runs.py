@@ -159,6 +159,24 @@ def test_unreadable_files_are_skipped_with_reasons(runs_root, tmp_path):
     assert sum(issubclass(w.category, RunLoadWarning) for w in caught) == 3
 
 
+def test_runs_of_two_algorithms_on_one_env_are_two_groups(tmp_path, capsys):
+    """analyze groups runs by algorithm and env: TD3 and SAC runs on Pendulum are two curves,
+    not two seeds of one (every train run was labelled sac before)."""
+    from run import main
+
+    tiny = ["--env", "Pendulum-v1", "--total-steps", "300", "--learning-starts", "100", "--hidden", "8",
+            "--batch-size", "8", "--eval-every", "300", "--eval-episodes", "1", "--no-progress",
+            "--threads", "1"]
+    for algo in ("sac", "td3", "soft-td3"):
+        assert main(["train", "--algo", algo, *tiny, "--run-dir", str(tmp_path / algo)]) == 0
+    df = load_runs([tmp_path / a for a in ("sac", "td3", "soft-td3")])
+    assert df.groupby("algorithm")["run"].nunique().to_dict() == {"sac": 1, "soft-td3": 1, "td3": 1}
+    assert main(["analyze", str(tmp_path), "--out", str(tmp_path / "out"), "--metric", "eval/return"]) == 0
+    table = (tmp_path / "out" / "analysis.md").read_text()
+    for algo in ("sac", "td3", "soft-td3"):
+        assert f"| {algo} / Pendulum-v1 |" in table and "| 1 |" in table
+
+
 def test_runs_with_one_name_are_told_apart_by_path(runs_root, tmp_path):
     for parent in ("a", "b"):
         shutil.copytree(runs_root / "seed0", tmp_path / parent / "seed0")
@@ -168,7 +186,19 @@ def test_runs_with_one_name_are_told_apart_by_path(runs_root, tmp_path):
 
 @pytest.mark.parametrize("config, algorithm", [
     ({"command": "train"}, "sac"),
+    ({"command": "train", "agent": {"algo": "sac", "gamma": 0.99}}, "sac"),
+    ({"command": "train", "agent": {"algo": "sql-discrete"}}, "sql-discrete"),
+    ({"command": "train", "agent": {"algo": "td3", "soft": False, "n_critics": 2}}, "td3"),
+    ({"command": "train", "agent": {"algo": "td3", "soft": True, "n_critics": 2}}, "soft-td3"),
+    ({"command": "train", "agent": {"algo": "td3", "soft": False, "n_critics": 1, "policy_delay": 1,
+                                    "target_noise": 0.0}}, "ddpg"),
+    ({"command": "train", "agent": {"algo": "td3", "soft": True, "n_critics": 1, "policy_delay": 1,
+                                    "target_noise": 0.0}}, "soft-ddpg"),
+    # one critic alone is still TD3's delay and smoothing: not a preset, so td3
+    ({"command": "train", "agent": {"algo": "td3", "soft": False, "n_critics": 1, "policy_delay": 2}}, "td3"),
     ({"command": "pretrain", "extra": {"diayn": {"n_skills": 8}}}, "diayn"),
+    ({"command": "pretrain", "skills": {"method": "metra", "n_skills": 2}}, "metra"),
+    ({"command": "pretrain", "skills": {"method": "diayn"}}, "diayn"),
     ({"command": "finetune", "extra": {}}, "finetune"),
     ({"command": "finetune", "extra": {"scratch": True}}, "scratch"),
     ({"command": "finetune", "extra": {"scratch": False}}, "finetune"),

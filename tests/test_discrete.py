@@ -6,6 +6,7 @@ import math
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -20,8 +21,7 @@ from agents.discrete import (
     soft_value,
     sticky_log_prior,
 )
-from agents.loop import LoopConfig, OffPolicyLoop, evaluate_returns
-from envs.registry import make_env
+from agents.loop import evaluate_returns
 
 
 def test_soft_value_by_hand():
@@ -268,23 +268,38 @@ def test_state_dict_round_trip_acts_identically():
     assert agent.update(batch) == restored.update(batch)
 
 
-def test_soft_q_learns_cartpole(tmp_path):
+def test_soft_q_learns_cartpole(tmp_path, capsys):
     # A random policy scores about 20; CartPole-v1 counts as solved at 195 (v0's threshold) and
     # caps at 500. This configuration scored 500 on seeds 0, 1 and 2
-    # (benchmarks/discrete_cartpole.py, benchmarks/RESULTS.md): seed 0 is not a lucky one.
-    seed = 0
-    env = make_env("CartPole-v1", seed=seed)
-    eval_env = make_env("CartPole-v1", seed=seed + 10_000)
-    torch.manual_seed(seed)  # the loop seeds torch only when it runs, after the weights exist
-    agent = SoftQ(env.observation_space.shape[0], int(env.action_space.n), DiscreteConfig())
-    loop_cfg = LoopConfig(total_steps=20_000, eval_every=20_000, eval_episodes=5, seed=seed,
-                          progress=False)
-
-    def evaluate(policy):
-        return evaluate_returns(eval_env, policy, loop_cfg.eval_episodes)
+    # (benchmarks/discrete_cartpole.py, benchmarks/RESULTS.md): seed 0 is not a lucky one. It
+    # runs as a user runs it, through `run.py train --algo sql-discrete` and the one loop.
+    from run import main
 
     t0 = time.perf_counter()
-    final = OffPolicyLoop(loop_cfg, env, agent, evaluate, run_dir=tmp_path).run()
-    print(f"CartPole soft Q-learning: eval return {final['eval/return']:.0f} in "
-          f"{time.perf_counter() - t0:.0f}s")
-    assert final["eval/return"] >= 195
+    assert main(["train", "--algo", "sql-discrete", "--env", "CartPole-v1", "--total-steps", "20000",
+                 "--eval-every", "20000", "--eval-episodes", "5", "--seed", "0", "--threads", "1",
+                 "--run-dir", str(tmp_path), "--no-progress"]) == 0
+    final = pd.read_csv(tmp_path / "metrics.csv")["eval/return"].dropna().iloc[-1]
+    print(f"CartPole soft Q-learning: eval return {final:.0f} in {time.perf_counter() - t0:.0f}s")
+    assert final >= 195
+    # the agent as the run's config names it, and the checkpoint a policy is read back from
+    assert '"algo": "sql-discrete"' in (tmp_path / "config.json").read_text()
+    from analysis.policies import load_agent
+
+    config, agent, env = load_agent(tmp_path)
+    assert isinstance(agent, SoftQ) and config.agent == DiscreteConfig()
+    assert evaluate_returns(env, lambda obs, _: agent.act(obs, deterministic=True), 2)["eval/return"] >= 195
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--algo", "sql-discrete", "--env", "Pendulum-v1"],
+     "sql-discrete needs a Discrete action space, not Box(-1.0, 1.0, (1,), float32): pick an env with "
+     "discrete actions, or --algo sac, td3 or sql for continuous ones"),
+    (["--env", "CartPole-v1"], "SAC needs a continuous (Box) action space, not Discrete(2): pick an env "
+     "with continuous actions, or --algo sql-discrete for discrete ones"),
+])
+def test_an_agent_on_actions_it_cannot_take_is_told_the_one_that_can(tmp_path, capsys, argv, says):
+    from run import main
+
+    assert main(["train", *argv, "--run-dir", str(tmp_path), "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip() == f"run.py train: error: {says}"
