@@ -1,7 +1,9 @@
 """pandas loaders of run directories: config.json + metrics.csv, in one tidy long table.
 
 `load_runs` gives one row per (run, step, metric) with the run's algorithm, env and seed, so that
-curves over seeds are one `groupby` away. Files that cannot be read (a run dir without config,
+curves over seeds are one `groupby` away. Runs of one algorithm and env that were run with other
+settings (a learning rate, K) are not seeds of one curve: their algorithm names the settings in
+which they differ ("diayn skills.n_skills=8"). Files that cannot be read (a run dir without config,
 an empty metrics.csv, the half-written last line a crash leaves) are skipped, never fatal: the
 table says which in `df.attrs["skipped"]` and a `RunLoadWarning` is raised for each.
 """
@@ -61,6 +63,44 @@ def algorithm_of(config: dict) -> str:
         return "hierarchy"
     raise RunDirError(f"unknown command {command!r} in config.json; expected one of "
                       "train, pretrain, finetune, hierarchy")
+
+
+# Fields in which seeds of one setting may differ: how a run was run and for how long, which
+# pretraining run it reused (each seed its own), the skill a fine-tuning run picked as its best.
+NOT_SETTINGS = frozenset({
+    "version", "command", "env", "task", "seed", "threads", "device", "skills_from", "skill",
+    "loop.seed", "loop.progress", "loop.total_steps", "loop.eval_every", "loop.eval_episodes",
+    "loop.log_every", "loop.checkpoint_every"})
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def setting_names(configs: list[dict], groups: list) -> list[str]:
+    """For each run (its config.json and its group: algorithm and env), the settings in which
+    it differs from other runs of its group, as "key=value, ..."; "" where all runs of its group
+    share their settings. Only fields every run of the group has are compared (runs of an older
+    schema lack the newer ones)."""
+    flats = [{k: v for k, v in _flat(c).items() if k not in NOT_SETTINGS} for c in configs]
+    names = [""] * len(configs)
+    for group in set(groups):
+        members = [i for i, g in enumerate(groups) if g == group]
+        shared = set.intersection(*(set(flats[i]) for i in members))
+        varying = sorted(k for k in shared if len({repr(flats[i][k]) for i in members}) > 1)
+        for i in members:
+            names[i] = ", ".join(f"{k}={_show(flats[i][k])}" for k in varying)
+    return names
+
+
+def _show(value) -> str:
+    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def read_metrics(path: PathLike) -> tuple[pd.DataFrame, list[Skipped]]:
@@ -144,7 +184,7 @@ def load_runs(dirs: PathLike | Iterable[PathLike]) -> pd.DataFrame:
     `run` is the directory's name, or its full path where two runs share a name."""
     run_dirs, skipped = find_run_dirs(dirs)
     names = [d.name for d in run_dirs]
-    tables = []
+    loaded = []
     for d, name in zip(run_dirs, names):
         if names.count(name) > 1:
             name = str(d)
@@ -157,11 +197,16 @@ def load_runs(dirs: PathLike | Iterable[PathLike]) -> pd.DataFrame:
             skipped.append(Skipped(d, str(e)))
             continue
         skipped.extend(bad)
-        long = frame.melt(id_vars="step", var_name="metric", value_name="value").dropna()
         # Schema version 1 keeps the seed in `loop` and the env of skill reuse as `task`.
         env = config.get("env", config.get("task", "?"))
         seed = config.get("seed", config.get("loop", {}).get("seed", -1))
-        tables.append(long.assign(run=name, algorithm=algorithm, env=env, seed=int(seed)))
+        loaded.append((name, config, algorithm, env, int(seed), frame))
+    settings = setting_names([c for _, c, *_ in loaded], [(a, e) for _, _, a, e, _, _ in loaded])
+    tables = []
+    for (name, _, algorithm, env, seed, frame), setting in zip(loaded, settings):
+        long = frame.melt(id_vars="step", var_name="metric", value_name="value").dropna()
+        algorithm = f"{algorithm} {setting}" if setting else algorithm
+        tables.append(long.assign(run=name, algorithm=algorithm, env=env, seed=seed))
     df = pd.concat(tables, ignore_index=True)[COLUMNS] if tables else _empty()
     _warn(skipped)
     df.attrs["skipped"] = skipped

@@ -17,6 +17,7 @@ from analysis.runs import (
     final_metrics,
     load_run,
     load_runs,
+    setting_names,
 )
 from run import main
 
@@ -175,6 +176,35 @@ def test_runs_of_two_algorithms_on_one_env_are_two_groups(tmp_path, capsys):
     table = (tmp_path / "out" / "analysis.md").read_text()
     for algo in ("sac", "td3", "soft-td3"):
         assert f"| {algo} / Pendulum-v1 |" in table and "| 1 |" in table
+
+
+def test_runs_of_one_algorithm_with_other_settings_are_other_groups(runs_root, tmp_path):
+    """Seeds of one setting are one curve; a run with another gamma is not one of its seeds, and
+    its algorithm says how it differs. How long a run ran, its threads and its seed do not count."""
+    for seed in SEEDS:
+        shutil.copytree(runs_root / f"seed{seed}", tmp_path / f"seed{seed}")
+    for name, change in (("gamma", {"agent": {"gamma": 0.9}}), ("longer", {"loop": {"total_steps": 600},
+                                                                          "threads": 2})):
+        shutil.copytree(runs_root / "seed0", tmp_path / name)
+        config = json.loads((tmp_path / name / "config.json").read_text())
+        for key, value in change.items():
+            config[key] = {**config[key], **value} if isinstance(value, dict) else value
+        (tmp_path / name / "config.json").write_text(json.dumps(config))
+    algorithms = load_runs(tmp_path).groupby("run")["algorithm"].first().to_dict()
+    assert algorithms == {"gamma": "sac agent.gamma=0.9", "longer": "sac agent.gamma=0.99",
+                          **{f"seed{s}": "sac agent.gamma=0.99" for s in SEEDS}}
+
+
+def test_setting_names_compare_the_fields_a_group_shares():
+    a = {"command": "train", "seed": 0, "agent": {"algo": "sac", "lr": 1e-3, "hidden": [64, 64]}}
+    b = {**a, "seed": 1, "skills_from": "runs/other"}
+    c = {**a, "agent": {"algo": "sac", "lr": 3e-4, "hidden": [256, 256]}}
+    old = {"command": "train", "seed": 2, "agent": {"algo": "sac", "lr": 1e-3}}  # no hidden saved
+    groups = ["sac"] * 3 + ["td3"]
+    assert setting_names([a, b, c, a], groups) == [
+        "agent.hidden=64x64, agent.lr=0.001", "agent.hidden=64x64, agent.lr=0.001",
+        "agent.hidden=256x256, agent.lr=0.0003", ""]
+    assert setting_names([a, old], ["sac", "sac"]) == ["", ""]
 
 
 def test_runs_with_one_name_are_told_apart_by_path(runs_root, tmp_path):
