@@ -240,11 +240,12 @@ def analyze(dirs: list[str | Path], out: str | Path, metrics: list[str] | None =
 
 def _ranking(df: pd.DataFrame, metric: str) -> list[str]:
     """The groups by the mean of their runs' final `metric`, highest first."""
-    from analysis.stats import final_stats
+    from analysis.stats import final_stats, steps_shown
 
     stats = final_stats(df, metric, group="group").sort_values("mean", ascending=False)
-    lines = [f"## Ranked by final {metric}", "", "| rank | group | mean | 95% CI | n |",
-             "|---:|---|---:|---:|---:|"]
+    lines = [f"## Ranked by final {metric}", "", "| rank | group | mean | 95% CI | n | at step |",
+             "|---:|---|---:|---:|---:|---:|"]
     for i, r in enumerate(stats.itertuples(index=False), start=1):
-        lines.append(f"| {i} | {r.group} | {r.mean:.4g} | [{r.lo:.4g}, {r.hi:.4g}] | {r.n} |")
+        lines.append(f"| {i} | {r.group} | {r.mean:.4g} | [{r.lo:.4g}, {r.hi:.4g}] | {r.n} | "
+                     f"{steps_shown(r.step_min, r.step_max)} |")
     return lines + [""]

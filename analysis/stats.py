@@ -77,14 +77,22 @@ def curve_stats(df: pd.DataFrame, metric: str, group: str = "algorithm", n_boot:
 
 def final_stats(df: pd.DataFrame, metric: str, group: str = "algorithm", n_boot: int = 10_000,
                 seed: int = 0) -> pd.DataFrame:
-    """Per group: mean over runs of each run's last `metric` value, its bootstrap CI and n."""
+    """Per group: mean over runs of each run's last `metric` value, its bootstrap CI, n, and the
+    first and last of the steps those values were logged at (they differ where a run stopped
+    early or was extended, and the mean then mixes budgets)."""
     finals = final_metrics(df, metric)
     rng = np.random.default_rng(seed)
     out = []
     for key, g in finals.groupby(group, sort=True):
         lo, hi = bootstrap_ci(g["value"].to_numpy(), n_boot, rng)
-        out.append({group: key, "mean": g["value"].mean(), "lo": lo, "hi": hi, "n": len(g)})
+        out.append({group: key, "mean": g["value"].mean(), "lo": lo, "hi": hi, "n": len(g),
+                    "step_min": int(g["step"].min()), "step_max": int(g["step"].max())})
     return pd.DataFrame(out)
+
+
+def steps_shown(step_min: int, step_max: int) -> str:
+    """The step a group's final values are at: one number, or the range where runs differ."""
+    return f"{step_min}" if step_min == step_max else f"{step_min}-{step_max} (runs differ)"
 
 
 def final_table(df: pd.DataFrame, metric: str, group: str = "algorithm", n_boot: int = 10_000,
@@ -93,7 +101,9 @@ def final_table(df: pd.DataFrame, metric: str, group: str = "algorithm", n_boot:
 
     The interval is written [lo, hi], not +-: a bootstrap interval need not be symmetric."""
     stats = final_stats(df, metric, group, n_boot, seed)
-    lines = [f"| {group} | final {metric} (mean) | {LEVEL:.0%} CI | n |", "|---|---:|---:|---:|"]
+    lines = [f"| {group} | final {metric} (mean) | {LEVEL:.0%} CI | n | at step |",
+             "|---|---:|---:|---:|---:|"]
     for r in stats.itertuples(index=False):
-        lines.append(f"| {getattr(r, group)} | {r.mean:.4g} | [{r.lo:.4g}, {r.hi:.4g}] | {r.n} |")
+        lines.append(f"| {getattr(r, group)} | {r.mean:.4g} | [{r.lo:.4g}, {r.hi:.4g}] | {r.n} | "
+                     f"{steps_shown(r.step_min, r.step_max)} |")
     return "\n".join(lines) + "\n"

@@ -166,7 +166,17 @@ def test_final_table_lists_each_group(runs):
     finals = final_metrics(df, "eval/return")
     mean = finals.loc[finals["algorithm"] == "scratch", "value"].mean()
     scratch = next(line for line in lines if line.startswith("| scratch |"))
-    assert f"| {mean:.4g} |" in scratch and scratch.endswith("| 3 |")
+    steps = finals.loc[finals["algorithm"] == "scratch", "step"]
+    assert steps.nunique() == 1  # the three runs ran to one budget: one step, no range
+    assert f"| {mean:.4g} |" in scratch and scratch.endswith(f"| 3 | {steps.iloc[0]} |")
+    # a run cut short (its rows past half the budget dropped) makes its group's final values a
+    # mix of budgets, which the table says
+    cut, group, end = finals["run"].iloc[0], finals["algorithm"].iloc[0], int(finals["step"].max())
+    early = df[(df["run"] != cut) | (df["step"] <= end // 2)]
+    cut_at = int(final_metrics(early, "eval/return").set_index("run").loc[cut, "step"])
+    table = final_table(early, "eval/return", n_boot=500)
+    line = next(x for x in table.splitlines() if x.startswith(f"| {group} |"))
+    assert cut_at < end and line.endswith(f"| {cut_at}-{end} (runs differ) |"), line
 
 
 def test_learning_curves_png(runs, tmp_path):
