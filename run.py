@@ -245,9 +245,21 @@ def run_command(args: argparse.Namespace) -> None:
     import cli
 
     cfg, run_dir = resolve(args)
+    if args.command == "pretrain" and not args.config and not args.resume:
+        robot_config_note(cfg.env)
     getattr(cli, args.command)(cfg, run_dir, resume=args.resume)
     if args.command == "pretrain" and not args.no_visualize:
         cli.visualize(run_dir, progress=cfg.loop.progress)
+
+
+def robot_config_note(env: str) -> None:
+    """Point a pretraining run started from flags on a robot with a measured config file to that
+    file: the defaults (DIAYN on the whole observation) find few skills on most robots."""
+    path = Path(__file__).resolve().parent / "configs" / f"skills_{env.split('-')[0].lower()}.json"
+    if path.is_file():
+        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+        print(f"note: {shown} holds the settings measured for {env} (method, feature, K, budget; "
+              f"benchmarks/RESULTS.md): python run.py pretrain --config {shown}", flush=True)
 
 
 # Set per trial by the sweep's own flags.

@@ -304,3 +304,24 @@ def test_every_shipped_config_file_reads_as_its_command(path):
     cfg = read_file(path, command)
     assert cfg.command == command and (cfg.task if command == "hierarchy" else cfg.env) == (
         data.get("task") or data.get("env"))
+
+
+@pytest.mark.parametrize("argv, note", [
+    (["--env", "Hopper-v5"], "skills_hopper.json holds the settings measured for Hopper-v5"),
+    (["--env", "Walker2d-v5", "--skills", "4"],
+     "skills_walker2d.json holds the settings measured for Walker2d-v5"),
+    (["--config", str(Path(__file__).parents[1] / "configs" / "skills_hopper.json")], None),
+    (["--env", "PointMass-v0"], None),  # no config file: the defaults are its measured setting
+])
+def test_pretraining_a_robot_from_flags_points_to_its_config_file(tmp_path, capsys, monkeypatch, argv, note):
+    """The defaults find few skills on most robots: a run started from flags on a robot that has
+    a measured config file says where the file is; a run from a file, or on the point mass, does not."""
+    import cli
+
+    monkeypatch.setattr(cli, "pretrain", lambda cfg, run_dir, resume: {})  # the note, not the run
+    assert main(["pretrain", *argv, "--run-dir", str(tmp_path), "--no-visualize"]) == 0
+    out = capsys.readouterr().out
+    if note is None:
+        assert "note:" not in out, out
+    else:
+        assert note in out and "python run.py pretrain --config " in out, out
