@@ -21,6 +21,7 @@ import pandas as pd
 
 from agents.logger import METRICS
 from agents.rundir import CONFIG, RunDirError, read_config_dict
+from cli.sweep import group_label
 
 COLUMNS = ["run", "algorithm", "env", "seed", "step", "metric", "value"]
 PathLike = str | Path
@@ -85,7 +86,7 @@ def _flat(config: dict, prefix: str = "") -> dict:
 
 def setting_names(configs: list[dict], groups: list) -> list[str]:
     """For each run (its config.json and its group: algorithm and env), the settings in which
-    it differs from other runs of its group, as "key=value, ..."; "" where all runs of its group
+    it differs from other runs of its group, as "key=value key2=value2"; "" where all runs of its group
     share their settings. Only fields every run of the group has are compared (runs of an older
     schema lack the newer ones)."""
     flats = [{k: v for k, v in _flat(c).items() if k not in NOT_SETTINGS} for c in configs]
@@ -94,13 +95,11 @@ def setting_names(configs: list[dict], groups: list) -> list[str]:
         members = [i for i, g in enumerate(groups) if g == group]
         shared = set.intersection(*(set(flats[i]) for i in members))
         varying = sorted(k for k in shared if len({repr(flats[i][k]) for i in members}) > 1)
-        for i in members:
-            names[i] = ", ".join(f"{k}={_show(flats[i][k])}" for k in varying)
+        if varying:
+            for i in members:
+                # Written as a sweep names its grid points: runs of a sweep read the same.
+                names[i] = group_label({k: flats[i][k] for k in varying})
     return names
-
-
-def _show(value) -> str:
-    return "x".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def read_metrics(path: PathLike) -> tuple[pd.DataFrame, list[Skipped]]:

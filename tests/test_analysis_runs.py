@@ -202,8 +202,8 @@ def test_setting_names_compare_the_fields_a_group_shares():
     old = {"command": "train", "seed": 2, "agent": {"algo": "sac", "lr": 1e-3}}  # no hidden saved
     groups = ["sac"] * 3 + ["td3"]
     assert setting_names([a, b, c, a], groups) == [
-        "agent.hidden=64x64, agent.lr=0.001", "agent.hidden=64x64, agent.lr=0.001",
-        "agent.hidden=256x256, agent.lr=0.0003", ""]
+        "agent.hidden=64x64 agent.lr=0.001", "agent.hidden=64x64 agent.lr=0.001",
+        "agent.hidden=256x256 agent.lr=0.0003", ""]
     assert setting_names([a, old], ["sac", "sac"]) == ["", ""]
 
 
