@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--resume", action="store_true",
                        help="continue from the latest checkpoint; flags may change only "
                             "--total-steps, --threads, --device and --no-progress")
+        p.add_argument("--print-config", action="store_true",
+                       help="print the run's whole config (defaults, --config file and flags "
+                            "resolved) as its config.json would hold it, and exit without running")
         _add_run_flags(p, command)
 
     p = sub.add_parser("sweep", help="many runs of a training command at once, on Ray",
@@ -245,6 +248,13 @@ def run_command(args: argparse.Namespace) -> None:
     import cli
 
     cfg, run_dir = resolve(args)
+    if args.print_config:
+        import json
+
+        from cli.configs import to_json
+
+        print(json.dumps(to_json(cfg), indent=2))
+        return
     if args.command == "pretrain" and not args.config and not args.resume:
         robot_config_note(cfg.env)
     getattr(cli, args.command)(cfg, run_dir, resume=args.resume)
@@ -361,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as e:
         print(f"run.py {args.command}: {e or 'interrupted'}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`--print-config | head`): no traceback, and none at exit when
+        # Python flushes stdout again (the recipe of Python's signal docs, exit status 1).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return rc or 0
 
 

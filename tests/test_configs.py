@@ -325,3 +325,17 @@ def test_pretraining_a_robot_from_flags_points_to_its_config_file(tmp_path, caps
         assert "note:" not in out, out
     else:
         assert note in out and "python run.py pretrain --config " in out, out
+
+
+def test_print_config_shows_the_resolved_config_and_runs_nothing(tmp_path, capsys):
+    """--print-config: the config a run would write (defaults, file, flags), as JSON that reads
+    back as that config, and no run dir made."""
+    ant = str(Path(__file__).parents[1] / "configs" / "skills_ant.json")
+    argv = ["pretrain", "--config", ant, "--seed", "3", "--total-steps", "1e6",
+            "--run-dir", str(tmp_path / "r")]
+    assert main([*argv, "--print-config"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert from_json(printed) == _config(*argv)
+    assert printed["loop"]["seed"] == 3 and printed["loop"]["total_steps"] == 1_000_000
+    assert printed["skills"]["method"] == "metra"  # from the file
+    assert not (tmp_path / "r").exists()
