@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"run.py {args.command}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as e:
-        print(f"run.py {args.command}: {e or 'interrupted'}", file=sys.stderr)
+        print(f"run.py {args.command}: {str(e) or 'interrupted'}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`--print-config | head`): no traceback, and none at exit when

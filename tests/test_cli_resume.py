@@ -234,3 +234,16 @@ def test_second_writer_of_a_run_dir_is_refused_and_a_killed_one_leaves_no_lock(t
         holder.wait()
     assert main(["train", "--resume", "--total-steps", "250", "--run-dir", str(tmp_path), *TINY]) == 0
     assert _steps(tmp_path)[-1] == 250
+
+
+def test_ctrl_c_before_the_loop_says_interrupted(monkeypatch, capsys):
+    """A Ctrl-C that lands before the loop's own handler (while envs or networks are built) is
+    Python's bare KeyboardInterrupt: one line that says so, exit 130, not an empty message."""
+    import run
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "run_command", interrupted)
+    assert run.main(["train", "--env", "Pendulum-v1"]) == 130
+    assert capsys.readouterr().err == "run.py train: interrupted\n"
