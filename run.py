@@ -232,8 +232,8 @@ def run_command(args: argparse.Namespace) -> None:
         # MuJoCo's offscreen buffer aborts beyond what the GL allows (Mesa's software EGL:
         # 16384 fails, 4096 renders), after the pretraining run's checkpoint has been loaded.
         if args.size > MAX_FRAME_SIZE:
-            raise ConfigError(f"--size must be <= {MAX_FRAME_SIZE} pixels, what MuJoCo renders "
-                              f"offscreen on any GL (got {args.size})")
+            raise ConfigError(f"--size must be <= {MAX_FRAME_SIZE} pixels, what MuJoCo's offscreen "
+                              f"buffer takes on common GL drivers (got {args.size})")
         visualize(args.run_dir, steps=args.steps, size=args.size, gif=args.gif, seed=args.seed,
                   progress=not args.no_progress)
         return

@@ -268,7 +268,7 @@ def test_state_dict_round_trip_acts_identically():
     assert agent.update(batch) == restored.update(batch)
 
 
-def test_soft_q_learns_cartpole(tmp_path, capsys):
+def test_soft_q_learns_cartpole(tmp_path):
     # A random policy scores about 20; CartPole-v1 counts as solved at 195 (v0's threshold) and
     # caps at 500. This configuration scored 500 on seeds 0, 1 and 2
     # (benchmarks/discrete_cartpole.py, benchmarks/RESULTS.md): seed 0 is not a lucky one. It
