@@ -21,6 +21,7 @@ import pandas as pd
 
 from agents.logger import METRICS
 from agents.rundir import CONFIG, RunDirError, read_config_dict
+from cli.runs import CHANGEABLE_ON_RESUME
 from cli.sweep import group_label
 
 COLUMNS = ["run", "algorithm", "env", "seed", "step", "metric", "value"]
@@ -66,12 +67,12 @@ def algorithm_of(config: dict) -> str:
                       "train, pretrain, finetune, hierarchy")
 
 
-# Fields in which seeds of one setting may differ: how a run was run and for how long, which
-# pretraining run it reused (each seed its own), the skill a fine-tuning run picked as its best.
-NOT_SETTINGS = frozenset({
-    "version", "command", "env", "task", "seed", "threads", "device", "skills_from", "skill",
-    "loop.seed", "loop.progress", "loop.total_steps", "loop.eval_every", "loop.eval_episodes",
-    "loop.log_every", "loop.checkpoint_every"})
+# Fields in which seeds of one setting may differ: what a resumed run may change (its length,
+# the machine), the seed, how often it evaluated, logged and saved, which pretraining run it
+# reused (each seed its own), and the skill a fine-tuning run picked as its best.
+NOT_SETTINGS = frozenset({".".join(path) for path in CHANGEABLE_ON_RESUME} | {
+    "version", "command", "env", "task", "seed", "skills_from", "skill", "loop.seed",
+    "loop.eval_every", "loop.eval_episodes", "loop.log_every", "loop.checkpoint_every"})
 
 
 def _flat(config: dict, prefix: str = "") -> dict:
